@@ -1,0 +1,4 @@
+//! p2pswarm: a Rust implementation of the Hyperswarm networking stack.
+#![forbid(unsafe_code)]
+
+pub mod encoding;
