@@ -1,4 +1,5 @@
 //! p2pswarm: a Rust implementation of the Hyperswarm networking stack.
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod encoding;
