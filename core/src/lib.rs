@@ -4,3 +4,4 @@
 pub mod crypto;
 pub mod encoding;
 pub mod noise;
+pub mod secret_stream;

@@ -1,0 +1,324 @@
+//! [`SecretStream`]: the engine driven over an `AsyncRead + AsyncWrite` transport.
+
+use std::future::{poll_fn, Future};
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Sleep;
+
+use super::{Config, Engine, Error, Event, MAX_MESSAGE_LEN};
+use crate::crypto::PublicKey;
+use crate::noise::HandshakeResult;
+
+const READ_CHUNK: usize = 64 * 1024;
+/// Encrypted bytes allowed to wait for the transport before writes are refused with `Pending`.
+const HIGH_WATER: usize = 256 * 1024;
+
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// An encrypted, authenticated, message-preserving duplex stream over a raw transport.
+///
+/// It is `AsyncRead + AsyncWrite` (each `poll_write` sends one message; reads return message
+/// bytes in order; end of stream when the peer ends), and offers [`SecretStream::send`] /
+/// [`SecretStream::recv`] for whole messages. Use `tokio::io::split` to read and write
+/// concurrently. Timers (keep-alive, inactivity timeout) run while the stream is polled for
+/// reading or writing, as a read loop always does.
+pub struct SecretStream<T> {
+    raw: T,
+    engine: Engine,
+    read_buf: Box<[u8]>,
+    reading: Option<(Vec<u8>, usize)>,
+    timer: Option<Pin<Box<Sleep>>>,
+    timer_at: Option<std::time::Instant>,
+    raw_shut: bool,
+}
+
+impl<T> std::fmt::Debug for SecretStream<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretStream")
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
+    fn wrap(raw: T, engine: Engine) -> Self {
+        Self {
+            raw,
+            engine,
+            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
+            reading: None,
+            timer: None,
+            timer_at: None,
+            raw_shut: false,
+        }
+    }
+
+    /// Runs a Noise handshake (XX unless `config.pattern` says otherwise) on `raw` and returns
+    /// once the stream is open: the initiator after sending its last handshake message, the
+    /// responder after receiving it.
+    pub async fn handshake(raw: T, config: Config) -> Result<Self, Error> {
+        Self::handshake_with_engine(raw, Engine::new(config)?).await
+    }
+
+    /// As [`SecretStream::handshake`] with a prepared engine (for injected randomness).
+    pub async fn handshake_with_engine(raw: T, engine: Engine) -> Result<Self, Error> {
+        let mut s = Self::wrap(raw, engine);
+        s.engine.start(now());
+        poll_fn(|cx| s.poll_open(cx)).await?;
+        Ok(s)
+    }
+
+    /// Starts from a finished handshake (as hyperdht does): the stream is open at once and
+    /// sends its header frame first.
+    pub fn from_handshake(raw: T, handshake: HandshakeResult, config: &Config) -> Self {
+        Self::from_engine(raw, Engine::from_handshake(handshake, config))
+    }
+
+    /// Drives an engine built from a finished handshake.
+    pub fn from_engine(raw: T, engine: Engine) -> Self {
+        let mut s = Self::wrap(raw, engine);
+        s.engine.start(now());
+        s
+    }
+
+    /// The state machine, for inspection.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The raw transport.
+    pub fn get_ref(&self) -> &T {
+        &self.raw
+    }
+
+    /// The peer's proven static public key.
+    pub fn remote_public_key(&self) -> Option<&PublicKey> {
+        self.engine.remote_public_key()
+    }
+
+    /// This side's static public key.
+    pub fn public_key(&self) -> Option<&PublicKey> {
+        self.engine.handshake().map(|h| &h.public_key)
+    }
+
+    /// The 64-byte handshake hash (channel binding).
+    pub fn handshake_hash(&self) -> Option<&[u8; 64]> {
+        self.engine.handshake().map(|h| &h.hash)
+    }
+
+    /// Whether this side initiated the handshake.
+    pub fn is_initiator(&self) -> bool {
+        self.engine.is_initiator()
+    }
+
+    /// Sends one message and waits until it is handed to the transport.
+    pub async fn send(&mut self, msg: &[u8]) -> Result<(), Error> {
+        poll_fn(|cx| self.poll_room(cx)).await?;
+        self.engine.write(now(), msg)?;
+        poll_fn(|cx| self.poll_flush_out(cx)).await
+    }
+
+    /// The next message, or `None` once the peer ended its side.
+    pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, Error> {
+        if let Some((msg, pos)) = self.reading.take() {
+            return Ok(Some(msg[pos..].to_vec()));
+        }
+        poll_fn(|cx| self.poll_next_message(cx)).await
+    }
+
+    /// Ends this side after everything written so far, half-closing the transport.
+    pub async fn end(&mut self) -> Result<(), Error> {
+        self.engine.end();
+        poll_fn(|cx| self.poll_flush_out(cx)).await
+    }
+
+    /// Destroys the stream; later calls fail with [`Error::Destroyed`].
+    pub fn destroy(&mut self) {
+        self.engine.destroy(None);
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        self.engine.error().map_or(Ok(()), |e| Err(e.clone()))
+    }
+
+    fn poll_open(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            self.check()?;
+            if self.engine.is_open() {
+                if let Poll::Ready(Err(e)) = self.poll_flush_out(cx) {
+                    return Poll::Ready(Err(e));
+                }
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_flush_out(cx))?;
+            if self.poll_timer(cx) {
+                continue;
+            }
+            ready!(self.poll_read_raw(cx))?;
+        }
+    }
+
+    /// Writes out pending bytes, then half-closes the transport if the stream ended.
+    fn poll_flush_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        loop {
+            let buf = self.engine.transmit_buf();
+            if buf.is_empty() {
+                break;
+            }
+            match Pin::new(&mut self.raw).poll_write(cx, buf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(self.io_failed(io::ErrorKind::WriteZero.into())))
+                }
+                Poll::Ready(Ok(n)) => self.engine.advance_transmit(n),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.io_failed(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        if self.engine.wants_raw_end() && !self.raw_shut {
+            match Pin::new(&mut self.raw).poll_shutdown(cx) {
+                Poll::Ready(Ok(())) => self.raw_shut = true,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(self.io_failed(e))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(self.check())
+    }
+
+    fn io_failed(&mut self, e: io::Error) -> Error {
+        let err = Error::from(e);
+        self.engine.destroy(Some(err.clone()));
+        err
+    }
+
+    /// Waits until the outgoing buffer is below the high-water mark.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.check()?;
+        if self.engine.transmit_buf().len() >= HIGH_WATER {
+            ready!(self.poll_flush_out(cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Runs due timers; returns whether one fired.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(at) = self.engine.poll_timeout() else {
+            self.timer_at = None;
+            return false;
+        };
+        let deadline = tokio::time::Instant::from_std(at);
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if self.timer_at != Some(at) {
+            timer.as_mut().reset(deadline);
+            self.timer_at = Some(at);
+        }
+        if timer.as_mut().poll(cx).is_ready() {
+            self.timer_at = None;
+            self.engine.handle_timeout(now());
+            return true;
+        }
+        false
+    }
+
+    fn poll_read_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let mut buf = ReadBuf::new(&mut self.read_buf);
+        match Pin::new(&mut self.raw).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                let n = buf.filled().len();
+                if n == 0 {
+                    self.engine.handle_input_end(now());
+                } else {
+                    self.engine.handle_input(now(), &self.read_buf[..n]);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.io_failed(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Vec<u8>>, Error>> {
+        loop {
+            while let Some(ev) = self.engine.poll_event() {
+                match ev {
+                    Event::Message(m) => return Poll::Ready(Ok(Some(m))),
+                    Event::Destroyed(e) => return Poll::Ready(Err(e)),
+                    _ => {}
+                }
+            }
+            self.check()?;
+            if self.engine.is_remote_ended() {
+                return Poll::Ready(Ok(None));
+            }
+            if let Poll::Ready(Err(e)) = self.poll_flush_out(cx) {
+                return Poll::Ready(Err(e));
+            }
+            if self.poll_timer(cx) {
+                continue;
+            }
+            ready!(self.poll_read_raw(cx))?;
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        loop {
+            if let Some((msg, pos)) = &mut self.reading {
+                let n = (msg.len() - *pos).min(buf.remaining());
+                buf.put_slice(&msg[*pos..*pos + n]);
+                *pos += n;
+                if *pos == msg.len() {
+                    self.reading = None;
+                }
+                return Poll::Ready(Ok(()));
+            }
+            match ready!(self.poll_next_message(cx)) {
+                Ok(Some(m)) if m.is_empty() => {}
+                Ok(Some(m)) => self.reading = Some((m, 0)),
+                Ok(None) => return Poll::Ready(Ok(())),
+                Err(e) => return Poll::Ready(Err(e.into())),
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        ready!(self.poll_room(cx))?;
+        let n = buf.len().min(MAX_MESSAGE_LEN);
+        self.engine.write(now(), &buf[..n])?;
+        if let Poll::Ready(Err(e)) = self.poll_flush_out(cx) {
+            return Poll::Ready(Err(e.into()));
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_flush_out(cx))?;
+        Pin::new(&mut self.raw).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.engine.end();
+        ready!(self.poll_flush_out(cx))?;
+        Poll::Ready(Ok(()))
+    }
+}
