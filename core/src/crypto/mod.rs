@@ -20,6 +20,7 @@ use blake2::{Blake2b, Blake2bMac};
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use sha2::Sha512;
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Bytes in a public key.
@@ -87,7 +88,6 @@ impl fmt::Debug for KeyPair {
 
 impl PartialEq for KeyPair {
     fn eq(&self, other: &Self) -> bool {
-        use subtle::ConstantTimeEq;
         self.secret_key.ct_eq(&other.secret_key).into()
     }
 }
@@ -164,9 +164,9 @@ impl KeyPair {
         let h = Sha512::digest(&self.secret_key[..32]);
         let mut s = [0u8; 32];
         s.copy_from_slice(&h[..32]);
-        s[0] &= 248;
-        s[31] &= 127;
-        s[31] |= 64;
+        s[0] &= 0xf8;
+        s[31] &= 0x7f;
+        s[31] |= 0x40;
         s
     }
 }
@@ -207,7 +207,6 @@ pub fn verify(public_key: &PublicKey, message: &[u8], signature: &[u8; SIGNATURE
             .chain_update(message),
     );
     let r_check = EdwardsPoint::vartime_double_scalar_mul_basepoint(&k, &(-a), &s).compress();
-    use subtle::ConstantTimeEq;
     r_check.as_bytes().ct_eq(&r_bytes).into()
 }
 
@@ -331,6 +330,7 @@ pub mod ns {
 
 /// Parses 64 hex digits at compile time (for constants).
 #[doc(hidden)]
+#[allow(clippy::panic)]
 pub const fn parse_hex32(s: &str) -> [u8; 32] {
     const fn nibble(c: u8) -> u8 {
         match c {

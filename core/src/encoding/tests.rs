@@ -3,7 +3,7 @@ use std::net::{Ipv6Addr, SocketAddrV4, SocketAddrV6};
 use super::*;
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    crate::crypto::to_hex(b)
 }
 
 fn enc(f: impl FnOnce(&mut Encoder)) -> String {

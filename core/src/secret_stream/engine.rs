@@ -201,12 +201,12 @@ fn u24(len: usize) -> [u8; 3] {
 
 impl Engine {
     /// A stream that runs its own Noise handshake (XX by default) with OS randomness.
-    pub fn new(config: Config) -> Result<Self, Error> {
-        Self::with_randomness(config, Randomness::os())
+    pub fn new(config: &Config) -> Result<Self, Error> {
+        Self::with_randomness(config, &Randomness::os())
     }
 
     /// As [`Engine::new`] with injected randomness.
-    pub fn with_randomness(config: Config, rnd: Randomness) -> Result<Self, Error> {
+    pub fn with_randomness(config: &Config, rnd: &Randomness) -> Result<Self, Error> {
         let key_pair = config.key_pair.clone().unwrap_or_else(KeyPair::generate);
         let hs = Handshake::with_ephemeral(
             config.pattern,
@@ -218,10 +218,10 @@ impl Engine {
         )
         .map_err(Error::Handshake)?;
         Ok(Self::build(
-            &config,
+            config,
             Phase::Handshaking(Box::new(hs)),
             None,
-            &rnd,
+            rnd,
         ))
     }
 
@@ -639,13 +639,11 @@ impl Engine {
         let Some(u) = &mut self.unordered else {
             return Err(Error::NotOpen);
         };
-        match u.seal(msg) {
-            Ok(d) => Ok(d),
-            Err(_) => {
-                self.fail(Error::NonceExhausted);
-                Err(Error::NonceExhausted)
-            }
+        if let Ok(d) = u.seal(msg) {
+            return Ok(d);
         }
+        self.fail(Error::NonceExhausted);
+        Err(Error::NonceExhausted)
     }
 
     /// Decrypts an unordered datagram; `None` if it does not authenticate (ignored, as in JS).

@@ -62,7 +62,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
     /// once the stream is open: the initiator after sending its last handshake message, the
     /// responder after receiving it.
     pub async fn handshake(raw: T, config: Config) -> Result<Self, Error> {
-        Self::handshake_with_engine(raw, Engine::new(config)?).await
+        Self::handshake_with_engine(raw, Engine::new(&config)?).await
     }
 
     /// As [`SecretStream::handshake`] with a prepared engine (for injected randomness).

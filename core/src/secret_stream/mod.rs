@@ -92,11 +92,8 @@ pub enum Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         // Unwrap errors we wrapped ourselves on the way out.
-        if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
-            if let Some(inner) = e.into_inner().and_then(|b| b.downcast::<Error>().ok()) {
-                return *inner;
-            }
-            return Error::Destroyed;
+        if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+            return inner.clone();
         }
         Error::Io(Arc::new(e))
     }

@@ -163,8 +163,8 @@ fn messages(e: &mut Engine) -> Vec<Vec<u8>> {
 }
 
 fn open_pair(now: Instant) -> (Engine, Engine) {
-    let mut a = Engine::with_randomness(cfg(true, 0x11), rnd(0x33, header_a0())).expect("a");
-    let mut b = Engine::with_randomness(cfg(false, 0x22), rnd(0x44, [0xbb; 24])).expect("b");
+    let mut a = Engine::with_randomness(&cfg(true, 0x11), &rnd(0x33, header_a0())).expect("a");
+    let mut b = Engine::with_randomness(&cfg(false, 0x22), &rnd(0x44, [0xbb; 24])).expect("b");
     a.start(now);
     b.start(now);
     pump(&mut a, &mut b, now, usize::MAX);
@@ -177,8 +177,8 @@ fn open_pair(now: Instant) -> (Engine, Engine) {
 #[test]
 fn xx_wire_bytes_match_spec() {
     let now = Instant::now();
-    let mut a = Engine::with_randomness(cfg(true, 0x11), rnd(0x33, header_a0())).expect("a");
-    let mut b = Engine::with_randomness(cfg(false, 0x22), rnd(0x44, [0xbb; 24])).expect("b");
+    let mut a = Engine::with_randomness(&cfg(true, 0x11), &rnd(0x33, header_a0())).expect("a");
+    let mut b = Engine::with_randomness(&cfg(false, 0x22), &rnd(0x44, [0xbb; 24])).expect("b");
     a.start(now);
     b.start(now);
     assert!(b.poll_transmit().is_none(), "responder waits for msg1");
@@ -218,8 +218,8 @@ fn xx_wire_bytes_match_spec() {
 #[test]
 fn one_byte_chunks_and_boundaries_preserved() {
     let now = Instant::now();
-    let mut a = Engine::new(cfg(true, 1)).expect("a");
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut a = Engine::new(&cfg(true, 1)).expect("a");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     let msgs: Vec<Vec<u8>> = vec![vec![], vec![1], vec![2; 1000], vec![3; 70_000]];
     for m in &msgs {
         a.write(now, m).expect("queued before open");
@@ -306,7 +306,7 @@ fn short_data_frame_is_invalid_message() {
 #[test]
 fn oversized_length_prefix_in_handshake_fails_fast() {
     let now = Instant::now();
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     b.start(now);
     b.handle_input(now, &[0xff, 0xff, 0xff]);
     assert!(matches!(
@@ -318,8 +318,8 @@ fn oversized_length_prefix_in_handshake_fails_fast() {
 #[test]
 fn wrong_header_length_or_id_is_rejected() {
     let now = Instant::now();
-    let mut a = Engine::new(cfg(true, 1)).expect("a");
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut a = Engine::new(&cfg(true, 1)).expect("a");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     a.start(now);
     b.handle_input(now, &a.poll_transmit().expect("m1"));
     a.handle_input(now, &b.poll_transmit().expect("m2"));
@@ -330,8 +330,8 @@ fn wrong_header_length_or_id_is_rejected() {
     b.handle_input(now, &bad);
     assert!(matches!(destroyed(&mut b), Some(Error::InvalidHeader)));
 
-    let mut a = Engine::new(cfg(true, 1)).expect("a");
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut a = Engine::new(&cfg(true, 1)).expect("a");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     a.start(now);
     b.handle_input(now, &a.poll_transmit().expect("m1"));
     a.handle_input(now, &b.poll_transmit().expect("m2"));
@@ -348,7 +348,7 @@ fn wrong_header_length_or_id_is_rejected() {
 #[test]
 fn garbage_handshake_fails() {
     let now = Instant::now();
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     b.start(now);
     b.handle_input(now, &[10, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert!(matches!(destroyed(&mut b), Some(Error::Handshake(_))));
@@ -357,12 +357,12 @@ fn garbage_handshake_fails() {
 #[test]
 fn wrong_remote_static_key_is_a_handshake_error() {
     let now = Instant::now();
-    let mut a = Engine::new(Config {
+    let mut a = Engine::new(&Config {
         remote_public_key: Some(*kp(9).public_key()),
         ..cfg(true, 1)
     })
     .expect("a");
-    let mut b = Engine::new(cfg(false, 2)).expect("b");
+    let mut b = Engine::new(&cfg(false, 2)).expect("b");
     a.start(now);
     b.start(now);
     pump(&mut a, &mut b, now, usize::MAX);
@@ -404,12 +404,12 @@ fn eof_mid_frame_is_truncated_and_clean_end_closes() {
 fn keep_alive_sends_empty_frames_that_the_peer_filters() {
     let t0 = Instant::now();
     let ka = Some(Duration::from_secs(5));
-    let mut a = Engine::new(Config {
+    let mut a = Engine::new(&Config {
         keep_alive: ka,
         ..cfg(true, 1)
     })
     .expect("a");
-    let mut b = Engine::new(Config {
+    let mut b = Engine::new(&Config {
         keep_alive: ka,
         ..cfg(false, 2)
     })
@@ -436,7 +436,7 @@ fn keep_alive_sends_empty_frames_that_the_peer_filters() {
 #[test]
 fn inactivity_timeout_destroys() {
     let t0 = Instant::now();
-    let mut a = Engine::new(Config {
+    let mut a = Engine::new(&Config {
         timeout: Some(Duration::from_secs(3)),
         ..cfg(true, 1)
     })
