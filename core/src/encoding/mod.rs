@@ -170,6 +170,11 @@ impl Encoder {
         self.raw(bytes)
     }
 
+    /// `optionalBuffer`: `None` and an empty buffer both encode as `00`.
+    pub fn optional_buffer(&mut self, bytes: Option<&[u8]>) -> &mut Self {
+        self.buffer(bytes.unwrap_or_default())
+    }
+
     /// Length-prefixed UTF-8 (`string`).
     pub fn string(&mut self, s: &str) -> &mut Self {
         self.buffer(s.as_bytes())
@@ -350,6 +355,12 @@ impl<'a> Decoder<'a> {
     pub fn buffer(&mut self) -> Result<&'a [u8], DecodeError> {
         let n = self.length()?;
         self.take(n)
+    }
+
+    /// `optionalBuffer`: a zero length decodes as `None`.
+    pub fn optional_buffer(&mut self) -> Result<Option<&'a [u8]>, DecodeError> {
+        let b = self.buffer()?;
+        Ok((!b.is_empty()).then_some(b))
     }
 
     /// Length-prefixed UTF-8.

@@ -56,6 +56,16 @@ impl Unordered {
         }
     }
 
+    /// Keys given directly; `counter` is the value before the first increment.
+    pub fn from_keys(send_key: [u8; 32], recv_key: [u8; 32], counter: [u8; 8]) -> Self {
+        Self {
+            send_key,
+            recv_key,
+            counter,
+            initial: counter,
+        }
+    }
+
     /// Encrypts one datagram: `counter(8) || mac(16) || ciphertext`.
     pub fn seal(&mut self, message: &[u8]) -> Result<Vec<u8>, NonceExhausted> {
         increment(&mut self.counter);
