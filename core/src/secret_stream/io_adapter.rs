@@ -96,6 +96,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
         &self.raw
     }
 
+    /// Gives back the raw transport, dropping the stream state (bytes not yet written are lost).
+    pub fn into_inner(self) -> T {
+        self.raw
+    }
+
     /// The peer's proven static public key.
     pub fn remote_public_key(&self) -> Option<&PublicKey> {
         self.engine.remote_public_key()
