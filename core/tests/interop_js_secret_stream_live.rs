@@ -2,6 +2,8 @@
 //! `@hyperswarm/secret-stream` 6.9.2 (`tests/interop/js/ss-peer.js`), Rust as initiator and as
 //! responder, each side listening in turn; 16 MiB each way concurrently, every byte checked.
 
+#![allow(clippy::panic, clippy::too_many_lines)]
+
 mod common;
 
 use std::process::Stdio;

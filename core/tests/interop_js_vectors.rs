@@ -2,6 +2,8 @@
 //! reproduced byte for byte: key pairs, hashes, namespaces, signatures, DH, compact encodings,
 //! Noise IK and XX handshakes with injected ephemerals, secretstream and secretbox.
 
+#![allow(clippy::panic, clippy::too_many_lines)]
+
 mod common;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};

@@ -2,6 +2,8 @@
 //! same time through the `AsyncRead`/`AsyncWrite` halves, and message boundaries through
 //! `send`/`recv`.
 
+#![allow(clippy::panic, clippy::too_many_lines)]
+
 mod common;
 
 use common::{Xorshift, INITIATOR_SEED, RESPONDER_SEED, WRITE_SIZES};
