@@ -1,4 +1,4 @@
-//! p2pswarm: a Rust implementation of the Hyperswarm networking stack.
+#![doc = include_str!("../../README.md")]
 #![forbid(unsafe_code)]
 
 pub mod crypto;
