@@ -5,3 +5,5 @@ pub mod crypto;
 pub mod encoding;
 pub mod noise;
 pub mod secret_stream;
+pub mod testing;
+pub mod udx;
