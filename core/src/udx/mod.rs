@@ -3,10 +3,12 @@
 //! randomness; a driver feeds them datagrams and time and sends what they produce.
 
 pub mod cc;
+mod driver;
 pub mod packet;
 mod socket;
 mod stream;
 
+pub use driver::{UdxSocket, UdxStream};
 pub use packet::{Header, Packet};
 pub use socket::{Datagram, Socket, SocketEvent, SocketTransmit};
 pub use stream::{Remote, Stream, StreamConfig, StreamEvent, Transmit, DEFAULT_RECV_WINDOW};
