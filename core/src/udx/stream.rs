@@ -393,6 +393,12 @@ impl Stream {
             && (!self.end_queued || self.end_seq.is_some())
     }
 
+    /// Whether `end()` was called or everything written was acknowledged (a handle may then be
+    /// dropped without destroying the stream).
+    pub fn is_flushed_or_ending(&self) -> bool {
+        self.end_queued || self.closed.is_some()
+    }
+
     /// Bytes readable now.
     pub fn readable(&self) -> usize {
         self.recv_buffered
