@@ -465,12 +465,11 @@ impl UdxStream {
 
     /// Switches to a new path; see [`super::Stream::change_remote`].
     pub fn change_remote(&self, remote_id: u32, addr: SocketAddr) -> Result<(), UdxError> {
-        self.with(|s| {
-            s.change_remote(Remote {
-                id: remote_id,
-                addr,
-            })
-        })
+        let remote = Remote {
+            id: remote_id,
+            addr,
+        };
+        self.with(|s| s.change_remote(remote))
     }
 
     /// The peer, once connected.

@@ -404,6 +404,12 @@ impl Stream {
         self.recv_buffered
     }
 
+    /// Bytes received beyond a gap, held until the gap fills (diagnostics: with
+    /// [`Stream::readable`] this is what the receive window bounds).
+    pub fn out_of_order_buffered(&self) -> usize {
+        self.ooo_bytes
+    }
+
     /// Congestion window in packets and pacing rate in bytes/s (diagnostics).
     pub fn congestion(&self) -> (u32, f64) {
         (self.cc.cwnd(), self.cc.pacing_rate())
@@ -1016,8 +1022,14 @@ impl Stream {
             {
                 self.tlp_send = true;
                 self.tlp_rtt_samples = self.rtt_samples;
+                self.rto_deadline = Some(now + self.rto);
+            } else if self.rto_deadline.is_none() {
+                self.rto_deadline = Some(now + self.rto);
             }
-            self.rto_deadline = Some(now + self.rto);
+            // Only a probe actually sent re-arms a full RTO (spec §3.5.3); with no probe we
+            // "just fall back to the RTO" and keep its pending deadline. (Re-arming here used to
+            // push the first RTO of a stream without an RTT sample from 1 s to 2 s, e.g. for an
+            // END whose ACK was lost, which then missed the peer's TIME_WAIT.)
         }
         if self.rto_deadline.is_some_and(|t| now >= t) {
             self.on_rto(now);
@@ -1039,6 +1051,28 @@ impl Stream {
 
     fn on_rto(&mut self, now: Instant) {
         self.rto_count += 1;
+        // udx-native has no TIME_WAIT: when the ACK of our END is lost after the peer closed,
+        // it never answers again and we would time out although every byte was delivered
+        // both ways. If only our END is outstanding, the peer's END arrived and our END went
+        // unanswered for three RTOs, the peer has closed: finish cleanly.
+        let only_end_missing = self
+            .sent
+            .back()
+            .is_some_and(|p| p.end && p.payload.is_empty())
+            && self.sent.iter().rev().skip(1).all(|p| p.sacked);
+        tracing::trace!(id = self.local_id, rto = self.rto_count, only_end_missing, state = %self.debug_state(), "udx rto");
+        if self.rto_count >= 3 && self.remote_ended && only_end_missing && self.write_queued == 0 {
+            tracing::debug!(
+                id = self.local_id,
+                "udx END unacknowledged by a closed peer; closing cleanly"
+            );
+            self.sent.clear();
+            self.snd_una = self.snd_nxt;
+            self.local_ended = true;
+            self.events.push_back(StreamEvent::Finished);
+            self.close(Ok(()), Some(now));
+            return;
+        }
         if self.rto_count > MAX_CONSECUTIVE_RTOS {
             tracing::debug!(
                 id = self.local_id,
@@ -1283,7 +1317,10 @@ impl Stream {
             }
         }
         self.write_queued -= payload.len();
-        let end = self.end_queued && self.write_queued == 0;
+        // END travels alone, after the last data packet: then "only the END is unacknowledged"
+        // means every byte was delivered, which lets on_rto finish cleanly against a peer
+        // without TIME_WAIT.
+        let end = self.end_queued && self.write_queued == 0 && payload.is_empty();
         let seq = self.snd_nxt;
         if end {
             self.end_seq = Some(seq);

@@ -28,7 +28,14 @@ pub struct Side {
     pub read_paused_until: Option<Instant>,
     /// End only after the peer's END arrived.
     pub end_after_eof: bool,
+    /// Virtual times at which the application saw `End`, `Finished` and `Closed`.
+    pub got_end_at: Option<Instant>,
+    pub finished_at: Option<Instant>,
+    pub closed_at: Option<Instant>,
 }
+
+/// Sees every datagram a side hands to the network: `(now, from, to, bytes)`; `false` drops it.
+pub type Filter = Box<dyn FnMut(Instant, SocketAddr, SocketAddr, &[u8]) -> bool>;
 
 pub struct Pair {
     pub net: SimNet,
@@ -36,6 +43,15 @@ pub struct Pair {
     pub b: Side,
     pub start: Instant,
     buf: Vec<u8>,
+    /// Optional link-level observer/dropper applied before the network (see [`Filter`]).
+    pub filter: Option<Filter>,
+    /// Datagrams the filter dropped.
+    pub filtered: u64,
+    /// Accept datagrams a socket reports as raw (e.g. for a stream already gone) instead of
+    /// panicking; they are counted in `raw_received`.
+    pub allow_raw: bool,
+    /// Datagrams delivered to a socket that did not route them to a stream.
+    pub raw_received: u64,
 }
 
 const WRITE_CHUNK: usize = 64 * 1024;
@@ -69,6 +85,9 @@ impl Side {
             messages: Vec::new(),
             read_paused_until: None,
             end_after_eof: false,
+            got_end_at: None,
+            finished_at: None,
+            closed_at: None,
         }
     }
 
@@ -77,9 +96,18 @@ impl Side {
         while let Some(ev) = self.socket.poll_event() {
             let SocketEvent::Stream(_, ev) = ev;
             match ev {
-                StreamEvent::End => self.got_end = true,
-                StreamEvent::Finished => self.finished = true,
-                StreamEvent::Closed(r) => self.closed = Some(r),
+                StreamEvent::End => {
+                    self.got_end = true;
+                    self.got_end_at.get_or_insert(now);
+                }
+                StreamEvent::Finished => {
+                    self.finished = true;
+                    self.finished_at.get_or_insert(now);
+                }
+                StreamEvent::Closed(r) => {
+                    self.closed = Some(r);
+                    self.closed_at.get_or_insert(now);
+                }
                 StreamEvent::Message(m) => self.messages.push(m),
                 _ => {}
             }
@@ -129,6 +157,18 @@ impl Pair {
         bytes_b: usize,
         cfg: StreamConfig,
     ) -> Self {
+        Self::with_configs(seed, link, bytes_a, bytes_b, cfg.clone(), cfg)
+    }
+
+    /// Like [`Pair::with_config`] with a separate stream configuration per side.
+    pub fn with_configs(
+        seed: u64,
+        link: LinkConfig,
+        bytes_a: usize,
+        bytes_b: usize,
+        cfg_a: StreamConfig,
+        cfg_b: StreamConfig,
+    ) -> Self {
         let start = Instant::now();
         let a_addr: SocketAddr = "10.0.0.1:1000".parse().expect("addr");
         let b_addr: SocketAddr = "10.0.0.2:2000".parse().expect("addr");
@@ -139,7 +179,7 @@ impl Pair {
             super::INITIATOR_SEED,
             super::RESPONDER_SEED,
             bytes_a,
-            cfg.clone(),
+            cfg_a,
         );
         let mut b = Side::new(
             start,
@@ -148,7 +188,7 @@ impl Pair {
             super::RESPONDER_SEED,
             super::INITIATOR_SEED,
             bytes_b,
-            cfg,
+            cfg_b,
         );
         a.socket
             .connect(
@@ -176,6 +216,10 @@ impl Pair {
             b,
             start,
             buf: Vec::new(),
+            filter: None,
+            filtered: 0,
+            allow_raw: false,
+            raw_received: 0,
         }
     }
 
@@ -199,6 +243,12 @@ impl Pair {
                     "datagram of {} bytes",
                     self.buf.len()
                 );
+                if let Some(f) = self.filter.as_mut() {
+                    if !f(now, side.addr, t.dest, &self.buf) {
+                        self.filtered += 1;
+                        continue;
+                    }
+                }
                 self.net.send(side.addr, t.dest, &self.buf);
             }
         }
@@ -220,7 +270,10 @@ impl Pair {
                 &mut self.b
             };
             let r = side.socket.handle_datagram(now, from, &data);
-            assert_ne!(r, Datagram::Raw, "a stream datagram was not recognised");
+            if r == Datagram::Raw {
+                assert!(self.allow_raw, "a stream datagram was not recognised");
+                self.raw_received += 1;
+            }
         }
         self.a.socket.handle_timeout(now);
         self.b.socket.handle_timeout(now);
