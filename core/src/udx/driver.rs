@@ -327,11 +327,159 @@ fn dispatch(st: &mut State) {
         .retain(|id, slot| slot.handle_alive || mux.has_stream(*id));
 }
 
+/// Outgoing datagrams grouped for segmentation offload: consecutive datagrams to one
+/// destination, all `seg` bytes long except possibly the last, go out in one system call.
+#[derive(Debug)]
+struct Segment {
+    dest: SocketAddr,
+    ttl: Option<u8>,
+    seg: usize,
+    count: usize,
+    closed: bool,
+    buf: Vec<u8>,
+}
+
+#[derive(Debug, Default)]
+struct Outbox {
+    segments: Vec<Segment>,
+    spare: Vec<Vec<u8>>,
+}
+
+impl Outbox {
+    fn push(&mut self, dest: SocketAddr, ttl: Option<u8>, data: &[u8], max_segments: usize) {
+        if let Some(last) = self.segments.last_mut() {
+            if !last.closed
+                && ttl.is_none()
+                && last.ttl.is_none()
+                && last.dest == dest
+                && last.count < max_segments
+                && data.len() <= last.seg
+                && last.buf.len() + data.len() <= 65_000
+            {
+                last.buf.extend_from_slice(data);
+                last.count += 1;
+                last.closed = data.len() < last.seg;
+                return;
+            }
+        }
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(data);
+        self.segments.push(Segment {
+            dest,
+            ttl,
+            seg: data.len(),
+            count: 1,
+            closed: ttl.is_some(),
+            buf,
+        });
+    }
+
+    fn datagrams(&self) -> usize {
+        self.segments.iter().map(|s| s.count).sum()
+    }
+}
+
+fn v6_dest(io: &UdpSocket, dest: SocketAddr) -> SocketAddr {
+    match (io.local_addr(), dest) {
+        (Ok(SocketAddr::V6(_)), SocketAddr::V4(v4)) => {
+            SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
+        }
+        _ => dest,
+    }
+}
+
+async fn send_segment(io: &UdpSocket, udp: &quinn_udp::UdpSocketState, s: &Segment) {
+    if s.ttl.is_some() {
+        return send_one(io, s.dest, s.ttl, &s.buf).await;
+    }
+    let transmit = quinn_udp::Transmit {
+        destination: v6_dest(io, s.dest),
+        ecn: None,
+        contents: &s.buf,
+        segment_size: (s.count > 1).then_some(s.seg),
+        src_ip: None,
+    };
+    loop {
+        match io.try_io(tokio::io::Interest::WRITABLE, || {
+            udp.send(io.into(), &transmit)
+        }) {
+            Ok(()) => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if io.writable().await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                // As udx-native: send errors (unreachable, no route) do not fail the socket.
+                tracing::trace!(dest = %s.dest, error = %e, "udp send failed");
+                return;
+            }
+        }
+    }
+}
+
+/// Receive buffers for batched reads (recvmmsg, GRO).
+struct Inbox {
+    bufs: Vec<Vec<u8>>,
+    meta: Vec<quinn_udp::RecvMeta>,
+}
+
+impl Inbox {
+    fn new(udp: &quinn_udp::UdpSocketState) -> Self {
+        let size = (65_536).max(udp.gro_segments() * 2048);
+        Self {
+            bufs: (0..quinn_udp::BATCH_SIZE.min(32))
+                .map(|_| vec![0u8; size])
+                .collect(),
+            meta: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE.min(32)],
+        }
+    }
+}
+
+/// Reads what is ready without waiting and feeds it to the protocol state in one lock.
+/// Returns the number of datagrams processed.
+fn read_ready(shared: &Shared, udp: &quinn_udp::UdpSocketState, inbox: &mut Inbox) -> usize {
+    let mut total = 0;
+    for _ in 0..4 {
+        let Inbox { bufs, meta } = inbox;
+        let mut iovs: Vec<io::IoSliceMut<'_>> =
+            bufs.iter_mut().map(|b| io::IoSliceMut::new(b)).collect();
+        let Ok(n) = shared.io.try_io(tokio::io::Interest::READABLE, || {
+            udp.recv((&shared.io).into(), &mut iovs, meta)
+        }) else {
+            break;
+        };
+        drop(iovs);
+        let mut st = shared.lock();
+        let t = now();
+        for (m, b) in meta.iter().zip(bufs.iter()).take(n) {
+            let from = unmap(m.addr);
+            let stride = if m.stride == 0 { m.len } else { m.stride };
+            for d in b[..m.len].chunks(stride.max(1)) {
+                total += 1;
+                if st.mux.handle_datagram(t, from, d) == Datagram::Raw {
+                    let _ = shared.raw_tx.try_send((from, d.to_vec()));
+                }
+            }
+        }
+        dispatch(&mut st);
+    }
+    total
+}
+
 async fn drive(shared: Arc<Shared>) {
-    let mut buf = vec![0u8; 65_536];
+    let udp = match quinn_udp::UdpSocketState::new((&shared.io).into()) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::warn!(error = %e, "udp socket state");
+            return;
+        }
+    };
+    let max_segments = udp.max_gso_segments().clamp(1, 64);
+    let mut inbox = Inbox::new(&udp);
     let mut out = Vec::with_capacity(2048);
-    let mut batch: Vec<(SocketAddr, Option<u8>, Vec<u8>)> = Vec::with_capacity(BATCH);
-    let mut received: Vec<(SocketAddr, Vec<u8>)> = Vec::with_capacity(BATCH);
+    let mut outbox = Outbox::default();
     let mut sleep = Box::pin(tokio::time::sleep(Duration::from_secs(3600)));
     loop {
         let (timeout, more, stop) = {
@@ -339,14 +487,13 @@ async fn drive(shared: Arc<Shared>) {
             let t = now();
             st.mux.handle_timeout(t);
             dispatch(&mut st);
-            batch.clear();
-            while batch.len() < BATCH {
+            while outbox.datagrams() < BATCH * 4 {
                 let Some(tx) = st.mux.poll_transmit(t, &mut out) else {
                     break;
                 };
-                batch.push((tx.dest, tx.ttl, out.clone()));
+                outbox.push(tx.dest, tx.ttl, &out, max_segments);
             }
-            let more = batch.len() == BATCH;
+            let more = outbox.datagrams() >= BATCH * 4;
             dispatch(&mut st);
             let stop = st.closing
                 && (st.mux.stream_count() == 0 || st.socket_handles == 0 && st.slots.is_empty());
@@ -355,8 +502,9 @@ async fn drive(shared: Arc<Shared>) {
             }
             (st.mux.poll_timeout(), more, stop)
         };
-        for (dest, ttl, data) in batch.drain(..) {
-            send_one(&shared.io, dest, ttl, &data).await;
+        for seg in outbox.segments.drain(..) {
+            send_segment(&shared.io, &udp, &seg).await;
+            outbox.spare.push(seg.buf);
         }
         if stop {
             tracing::debug!(local = %shared.local_addr, "udx socket driver stopped");
@@ -371,7 +519,7 @@ async fn drive(shared: Arc<Shared>) {
         }
         if more {
             // Keep sending, but let incoming datagrams (acks) in between.
-            read_ready(&shared, &mut buf, &mut received);
+            read_ready(&shared, &udp, &mut inbox);
             tokio::task::yield_now().await;
             continue;
         }
@@ -379,37 +527,15 @@ async fn drive(shared: Arc<Shared>) {
             sleep.as_mut().reset(tokio::time::Instant::from_std(t));
         }
         tokio::select! {
-            r = shared.io.recv_from(&mut buf) => {
-                if let Ok((n, from)) = r {
-                    received.push((unmap(from), buf[..n].to_vec()));
+            r = shared.io.readable() => {
+                if r.is_ok() {
+                    read_ready(&shared, &udp, &mut inbox);
                 }
-                read_ready(&shared, &mut buf, &mut received);
             }
             () = &mut sleep, if timeout.is_some() => {}
             () = shared.wake_driver.notified() => {}
         }
     }
-}
-
-/// Reads whatever is ready without waiting, then feeds it all to the protocol state at once.
-fn read_ready(shared: &Shared, buf: &mut [u8], received: &mut Vec<(SocketAddr, Vec<u8>)>) {
-    while received.len() < BATCH {
-        match shared.io.try_recv_from(buf) {
-            Ok((n, from)) => received.push((unmap(from), buf[..n].to_vec())),
-            Err(_) => break,
-        }
-    }
-    if received.is_empty() {
-        return;
-    }
-    let mut st = shared.lock();
-    let t = now();
-    for (from, data) in received.drain(..) {
-        if st.mux.handle_datagram(t, from, &data) == Datagram::Raw {
-            let _ = shared.raw_tx.try_send((from, data));
-        }
-    }
-    dispatch(&mut st);
 }
 
 /// One UDX stream: `AsyncRead + AsyncWrite`, plus unreliable messages.

@@ -147,6 +147,8 @@ pub struct Stream {
     write_offset: usize,
     write_queued: usize,
     sent: VecDeque<Sent>,
+    sacked_count: usize,
+    unacked_bytes: usize,
     retransmit: VecDeque<u32>,
     inflight: u32,
     messages_out: VecDeque<Vec<u8>>,
@@ -224,12 +226,18 @@ impl Stream {
             snd_nxt: seq,
             snd_una: seq,
             send_rwnd: u32::MAX,
+            // The window-update rule compares the peer's seq with wl1 and its ack with wl2:
+            // start them at the peer's and our initial sequence (0 on the wire; see also
+            // `set_initial_ack`). With 0 here, a stream configured with `initial_seq` near the
+            // wrap ignored every window update until its ack crossed 0.
             wl1: 0,
-            wl2: 0,
+            wl2: seq,
             write_queue: VecDeque::new(),
             write_offset: 0,
             write_queued: 0,
             sent: VecDeque::new(),
+            sacked_count: 0,
+            unacked_bytes: 0,
             retransmit: VecDeque::new(),
             inflight: 0,
             messages_out: VecDeque::new(),
@@ -317,6 +325,10 @@ impl Stream {
         if self.recv_buffered == 0 && self.ooo.is_empty() {
             self.rcv_nxt = ack;
             self.rcv_base = (1 << 32) + u64::from(ack);
+            // The peer's packets carry seq >= its initial sequence: start the window-update
+            // rule there, or a peer starting past 0x8000_0000 never gets its window honoured
+            // while it only sends ACKs (its seq stays "below" wl1 = 0).
+            self.wl1 = ack;
         }
     }
 
@@ -377,13 +389,7 @@ impl Stream {
 
     /// Bytes written but not yet acknowledged (queued or in flight).
     pub fn write_buffered(&self) -> usize {
-        self.write_queued
-            + self
-                .sent
-                .iter()
-                .filter(|p| !p.sacked)
-                .map(|p| p.payload.len())
-                .sum::<usize>()
+        self.write_queued + self.unacked_bytes
     }
 
     /// Whether everything written (and the END, if any) was acknowledged.
@@ -538,6 +544,8 @@ impl Stream {
         self.write_queue.clear();
         self.write_queued = 0;
         self.sent.clear();
+        self.sacked_count = 0;
+        self.unacked_bytes = 0;
         self.retransmit.clear();
         self.ooo.clear();
         self.ooo_bytes = 0;
@@ -730,7 +738,10 @@ impl Stream {
             if p.in_flight {
                 self.inflight -= 1;
             }
-            if !p.sacked {
+            if p.sacked {
+                self.sacked_count -= 1;
+            } else {
+                self.unacked_bytes -= p.payload.len();
                 acked += 1;
                 self.on_delivered(now, seq, &p, &mut newest, &mut sample);
             }
@@ -739,33 +750,7 @@ impl Stream {
             self.rto_count = 0;
         }
         if h.has(FLAG_SACK) && !h.has(FLAG_DATA) {
-            for (start, end) in pkt.sack_blocks().take(MAX_SACK_BLOCKS * 4) {
-                if !(seq_le(self.snd_una, start) && seq_lt(start, end) && seq_le(end, self.snd_nxt))
-                {
-                    continue;
-                }
-                let mut s = start;
-                while s != end {
-                    let idx = seq_diff(s, self.snd_una) as usize;
-                    if let Some(p) = self.sent.get_mut(idx) {
-                        if !p.sacked {
-                            p.sacked = true;
-                            p.lost = false;
-                            if p.in_flight {
-                                p.in_flight = false;
-                                self.inflight -= 1;
-                            }
-                            let taken = Sent {
-                                payload: std::mem::take(&mut p.payload),
-                                ..clone_meta(p)
-                            };
-                            acked += 1;
-                            self.on_delivered(now, s, &taken, &mut newest, &mut sample);
-                        }
-                    }
-                    s = s.wrapping_add(1);
-                }
-            }
+            acked += self.apply_sacks(now, pkt, &mut newest, &mut sample);
         }
 
         if acked > 0 {
@@ -789,6 +774,46 @@ impl Stream {
             }
         }
         true
+    }
+
+    /// Marks the packets in valid SACK blocks as delivered; returns how many were new.
+    fn apply_sacks(
+        &mut self,
+        now: Instant,
+        pkt: &Packet<'_>,
+        newest: &mut Option<(Instant, u32)>,
+        sample: &mut Option<RateSample>,
+    ) -> u32 {
+        let mut acked = 0;
+        for (start, end) in pkt.sack_blocks().take(MAX_SACK_BLOCKS * 4) {
+            if !(seq_le(self.snd_una, start) && seq_lt(start, end) && seq_le(end, self.snd_nxt)) {
+                continue;
+            }
+            let mut s = start;
+            while s != end {
+                let idx = seq_diff(s, self.snd_una) as usize;
+                if let Some(p) = self.sent.get_mut(idx) {
+                    if !p.sacked {
+                        p.sacked = true;
+                        self.sacked_count += 1;
+                        self.unacked_bytes -= p.payload.len();
+                        p.lost = false;
+                        if p.in_flight {
+                            p.in_flight = false;
+                            self.inflight -= 1;
+                        }
+                        let taken = Sent {
+                            payload: std::mem::take(&mut p.payload),
+                            ..clone_meta(p)
+                        };
+                        acked += 1;
+                        self.on_delivered(now, s, &taken, newest, sample);
+                    }
+                }
+                s = s.wrapping_add(1);
+            }
+        }
+        acked
     }
 
     fn on_delivered(
@@ -871,8 +896,7 @@ impl Stream {
     }
 
     fn reo_wnd(&self) -> Duration {
-        let sacked = self.sent.iter().filter(|p| p.sacked).take(3).count();
-        if !self.reordering_seen && (self.ca_state != CaState::Open || sacked >= 3) {
+        if !self.reordering_seen && (self.ca_state != CaState::Open || self.sacked_count >= 3) {
             return Duration::ZERO;
         }
         let min_rtt = self.min_rtt.unwrap_or(Duration::ZERO);
@@ -886,9 +910,14 @@ impl Stream {
         };
         let wait = self.rack_rtt + self.reo_wnd();
         let mut lost = 0;
+        let mut probe_lost = false;
         let mut next: Option<Instant> = None;
         let una = self.snd_una;
         for (i, p) in self.sent.iter_mut().enumerate() {
+            // Original transmissions are in send order: past the reference, nothing is overdue.
+            if !p.retransmitted && p.at > ref_time {
+                break;
+            }
             if !p.in_flight {
                 continue;
             }
@@ -906,16 +935,15 @@ impl Stream {
                 lost += 1;
                 if self.probe_seq == Some(seq) {
                     lost -= 1; // a lost MTU probe is not congestion
+                    probe_lost = true;
                 }
             } else {
                 next = Some(next.map_or(deadline, |n: Instant| n.min(deadline)));
             }
         }
         self.rack_deadline = next;
-        for seq in self.retransmit.clone() {
-            if self.probe_seq == Some(seq) {
-                self.probe_lost();
-            }
+        if probe_lost {
+            self.probe_lost();
         }
         lost
     }
@@ -950,10 +978,7 @@ impl Stream {
     // ---------------------------------------------------------------- timers
 
     fn schedule_tlp(&mut self, now: Instant) {
-        if self.ca_state != CaState::Open
-            || self.sent.iter().any(|p| p.sacked)
-            || self.sent.is_empty()
-        {
+        if self.ca_state != CaState::Open || self.sacked_count > 0 || self.sent.is_empty() {
             self.tlp_deadline = None;
             return;
         }
@@ -1067,6 +1092,8 @@ impl Stream {
                 "udx END unacknowledged by a closed peer; closing cleanly"
             );
             self.sent.clear();
+            self.sacked_count = 0;
+            self.unacked_bytes = 0;
             self.snd_una = self.snd_nxt;
             self.local_ended = true;
             self.events.push_back(StreamEvent::Finished);
@@ -1317,6 +1344,7 @@ impl Stream {
             }
         }
         self.write_queued -= payload.len();
+        self.unacked_bytes += payload.len();
         // END travels alone, after the last data packet: then "only the END is unacknowledged"
         // means every byte was delivered, which lets on_rto finish cleanly against a peer
         // without TIME_WAIT.

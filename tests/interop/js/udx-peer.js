@@ -83,6 +83,9 @@ function finish (line, code) {
   try {
     if (typeof printStats === 'function') printStats()
   } catch {}
+  // CPU time of this process, for benchmarks (bench/udx-bench.js)
+  const cpu = process.cpuUsage()
+  process.stderr.write('cpu user_us=' + cpu.user + ' sys_us=' + cpu.system + '\n')
   process.exit(code)
 }
 
