@@ -51,7 +51,7 @@ function peer (kind, args) {
 }
 
 async function once (senderKind, receiverKind) {
-  const timeout = ['--timeout-ms', '300000']
+  const timeout = ['--timeout-ms', '300000', '--data', 'block']
   const a = peer(senderKind, ['--local-id', '1', '--remote-id', '2', '--role', 'a', '--bytes', String(BYTES), '--recv-bytes', '0', ...timeout])
   const b = peer(receiverKind, ['--local-id', '2', '--remote-id', '1', '--role', 'b', '--bytes', '0', '--recv-bytes', String(BYTES), ...timeout])
   const pa = (await a.line('bound ')).split(' ')[1]

@@ -28,6 +28,62 @@ impl Xorshift {
     }
 }
 
+/// The test data: the role's xorshift32 stream, or (`--data block`, for benchmarks) a 1 MiB
+/// block of it repeated, so producing and checking bytes is a memcpy/memcmp.
+enum Gen {
+    Stream(Xorshift),
+    Block { block: Vec<u8>, pos: usize },
+}
+
+impl Gen {
+    fn new(seed: u32, block: bool) -> Self {
+        let mut x = Xorshift(seed);
+        if block {
+            let mut b = vec![0u8; 1 << 20];
+            x.fill(&mut b);
+            Gen::Block { block: b, pos: 0 }
+        } else {
+            Gen::Stream(x)
+        }
+    }
+
+    fn fill(&mut self, out: &mut [u8]) {
+        match self {
+            Gen::Stream(x) => x.fill(out),
+            Gen::Block { block, pos } => {
+                let mut i = 0;
+                while i < out.len() {
+                    let n = (out.len() - i).min(block.len() - *pos);
+                    out[i..i + n].copy_from_slice(&block[*pos..*pos + n]);
+                    i += n;
+                    *pos = (*pos + n) % block.len();
+                }
+            }
+        }
+    }
+
+    /// Index of the first byte of `data` that differs from the stream (the stream advances).
+    fn check(&mut self, data: &[u8], scratch: &mut [u8]) -> Option<usize> {
+        if let Gen::Block { block, pos } = self {
+            let mut i = 0;
+            while i < data.len() {
+                let n = (data.len() - i).min(block.len() - *pos);
+                if data[i..i + n] != block[*pos..*pos + n] {
+                    return (0..n)
+                        .find(|&k| data[i + k] != block[*pos + k])
+                        .map(|k| i + k);
+                }
+                i += n;
+                *pos = (*pos + n) % block.len();
+            }
+            return None;
+        }
+        let want = &mut scratch[..data.len()];
+        self.fill(want);
+        (0..data.len()).find(|&i| data[i] != want[i])
+    }
+}
+
 const SEED_A: u32 = 0x9E37_79B9;
 const SEED_B: u32 = 0x7F4A_7C15;
 
@@ -38,6 +94,7 @@ struct Opts {
     bytes: usize,
     recv_bytes: Option<usize>,
     role_a: bool,
+    block: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -48,6 +105,7 @@ fn parse() -> Result<Opts, String> {
         bytes: 0,
         recv_bytes: None,
         role_a: true,
+        block: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -58,6 +116,7 @@ fn parse() -> Result<Opts, String> {
                 o.remote_id = val()?.parse().map_err(|e| format!("--remote-id: {e}"))?
             }
             "--host" => o.host = val()?,
+            "--data" => o.block = val()? == "block",
             "--bytes" => o.bytes = val()?.parse().map_err(|e| format!("--bytes: {e}"))?,
             "--recv-bytes" => {
                 o.recv_bytes = Some(val()?.parse().map_err(|e| format!("--recv-bytes: {e}"))?)
@@ -123,7 +182,7 @@ async fn run(o: Opts) -> Result<String, String> {
         (SEED_B, SEED_A)
     };
     let writer = async move {
-        let mut gen = Xorshift(send_seed);
+        let mut gen = Gen::new(send_seed, o.block);
         let mut buf = vec![0u8; 256 * 1024];
         let mut sent = 0;
         while sent < n {
@@ -138,17 +197,16 @@ async fn run(o: Opts) -> Result<String, String> {
         Ok::<_, String>((sent, wr))
     };
     let reader = async move {
-        let mut gen = Xorshift(recv_seed);
+        let mut gen = Gen::new(recv_seed, o.block);
         let mut buf = vec![0u8; 1 << 16];
-        let mut want = vec![0u8; 1 << 16];
+        let mut scratch = vec![0u8; 1 << 16];
         let mut got = 0usize;
         loop {
             let k = rd.read(&mut buf).await.map_err(|e| format!("read: {e}"))?;
             if k == 0 {
                 return Ok::<_, String>((got, rd));
             }
-            gen.fill(&mut want[..k]);
-            if let Some(i) = (0..k).find(|&i| buf[i] != want[i]) {
+            if let Some(i) = gen.check(&buf[..k], &mut scratch) {
                 return Err(format!("mismatch at {}", got + i));
             }
             got += k;

@@ -126,6 +126,7 @@ function parseArgs (argv) {
     role: 'a',
     endMode: 'immediate',
     destroyAfterRecv: -1,
+    data: 'xorshift',
     expectReset: false,
     messages: 0,
     echoMessages: false,
@@ -149,6 +150,7 @@ function parseArgs (argv) {
       case '--bytes': o.bytes = parseUint(a, next(), Number.MAX_SAFE_INTEGER); break
       case '--recv-bytes': o.recvBytes = parseUint(a, next(), Number.MAX_SAFE_INTEGER); break
       case '--role': o.role = next(); break
+      case '--data': o.data = next(); break
       case '--end-mode': o.endMode = next(); break
       case '--destroy-after-recv': o.destroyAfterRecv = parseUint(a, next(), Number.MAX_SAFE_INTEGER); break
       case '--expect-reset': o.expectReset = true; break
@@ -206,8 +208,39 @@ const udx = new UDX()
 const socket = udx.createSocket()
 let stream = null
 
-const sendGen = new Xorshift32(SEEDS[opts.role])
-const recvGen = new Xorshift32(SEEDS[opts.role === 'a' ? 'b' : 'a'])
+// --data block (benchmarks): a 1 MiB xorshift block repeated, so generating and checking the
+// bytes costs a memcpy/memcmp rather than per-byte work in JavaScript.
+class BlockGen {
+  constructor (seed) {
+    this.block = new Xorshift32(seed).fill(Buffer.allocUnsafe(1 << 20))
+    this.pos = 0
+  }
+
+  fill (buf) {
+    for (let i = 0; i < buf.length;) {
+      const n = Math.min(buf.length - i, this.block.length - this.pos)
+      this.block.copy(buf, i, this.pos, this.pos + n)
+      i += n
+      this.pos = (this.pos + n) % this.block.length
+    }
+    return buf
+  }
+
+  verify (buf) {
+    for (let i = 0; i < buf.length;) {
+      const n = Math.min(buf.length - i, this.block.length - this.pos)
+      if (buf.compare(this.block, this.pos, this.pos + n, i, i + n) !== 0) {
+        for (let k = 0; k < n; k++) if (buf[i + k] !== this.block[this.pos + k]) return i + k
+      }
+      i += n
+      this.pos = (this.pos + n) % this.block.length
+    }
+    return -1
+  }
+}
+const Gen = opts.data === 'block' ? BlockGen : Xorshift32
+const sendGen = new Gen(SEEDS[opts.role])
+const recvGen = new Gen(SEEDS[opts.role === 'a' ? 'b' : 'a'])
 
 let sent = 0 // bytes handed to stream.write
 let received = 0 // verified bytes received
