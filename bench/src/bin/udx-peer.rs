@@ -113,13 +113,13 @@ fn parse() -> Result<Opts, String> {
         match a.as_str() {
             "--local-id" => o.local_id = val()?.parse().map_err(|e| format!("--local-id: {e}"))?,
             "--remote-id" => {
-                o.remote_id = val()?.parse().map_err(|e| format!("--remote-id: {e}"))?
+                o.remote_id = val()?.parse().map_err(|e| format!("--remote-id: {e}"))?;
             }
             "--host" => o.host = val()?,
             "--data" => o.block = val()? == "block",
             "--bytes" => o.bytes = val()?.parse().map_err(|e| format!("--bytes: {e}"))?,
             "--recv-bytes" => {
-                o.recv_bytes = Some(val()?.parse().map_err(|e| format!("--recv-bytes: {e}"))?)
+                o.recv_bytes = Some(val()?.parse().map_err(|e| format!("--recv-bytes: {e}"))?);
             }
             "--role" => o.role_a = val()? == "a",
             "--timeout-ms" | "--end-mode" => {
