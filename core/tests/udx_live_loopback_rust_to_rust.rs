@@ -100,3 +100,51 @@ async fn sixty_four_mib_each_way() {
     .expect("close");
     assert_eq!(closed, (Ok(()), Ok(())));
 }
+
+#[tokio::test]
+async fn ipv6_dual_stack_socket_talks_to_ipv4_and_sends_low_ttl_datagrams() {
+    let v6 = UdxSocket::bind("[::]:0".parse().expect("addr"))
+        .await
+        .expect("bind dual-stack");
+    let v4 = UdxSocket::bind("127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("bind v4");
+    let v6_addr: std::net::SocketAddr = format!("127.0.0.1:{}", v6.local_addr().port())
+        .parse()
+        .expect("addr");
+    let s6 = v6.create_stream(1, StreamConfig::default()).expect("s6");
+    let s4 = v4.create_stream(2, StreamConfig::default()).expect("s4");
+    s6.connect(2, v4.local_addr()).expect("connect");
+    s4.connect(1, v6_addr).expect("connect");
+    let (mut s6, mut s4) = (s6, s4);
+    s6.write_all(b"over a dual-stack socket")
+        .await
+        .expect("write");
+    s6.shutdown().await.expect("end");
+    let mut got = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s4.read_to_end(&mut got))
+        .await
+        .expect("read")
+        .expect("ok");
+    assert_eq!(got, b"over a dual-stack socket");
+    // Raw datagrams from the dual-stack socket arrive with a plain IPv4 source; a one-off TTL
+    // (hole-punch probes use 5) does not disturb the socket's other traffic.
+    v6.send_raw(v4.local_addr(), &[0], Some(5));
+    let (from, data) = tokio::time::timeout(Duration::from_secs(5), v4.recv_raw())
+        .await
+        .expect("raw")
+        .expect("open");
+    assert_eq!((from, data), (v6_addr, vec![0]));
+    s4.shutdown().await.expect("end");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s6.read_to_end(&mut rest))
+        .await
+        .expect("eof")
+        .expect("ok");
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), s6.closed())
+            .await
+            .expect("closed"),
+        Ok(())
+    );
+}
