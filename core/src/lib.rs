@@ -4,6 +4,7 @@
 pub mod crypto;
 pub mod encoding;
 pub mod noise;
+pub mod rpc;
 pub mod secret_stream;
 pub mod testing;
 pub mod udx;
