@@ -3,5 +3,7 @@
 
 pub mod message;
 pub mod nat;
+pub mod node;
+pub mod query;
 pub mod table;
 pub mod token;

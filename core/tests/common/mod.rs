@@ -84,5 +84,6 @@ pub fn hex32(s: &str) -> [u8; 32] {
 pub fn hex64(s: &str) -> [u8; 64] {
     hex(s).try_into().expect("64 bytes")
 }
+pub mod dht_sim;
 pub mod netns;
 pub mod udx_sim;
