@@ -29,6 +29,7 @@ const STABLE_TICKS: u64 = 240;
 const RECHECK_TICKS: u64 = 720;
 const REFRESH_TICKS: u64 = 60;
 const DOWN_HINTS_PER_TICK: u32 = 50;
+const MAX_DELAYED_PINGS: usize = 1024;
 
 /// Which of the node's two sockets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -1154,7 +1155,8 @@ impl Node {
                     return;
                 };
                 let delay = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
-                if delay > MAX_PING_DELAY {
+                // Bounded: a flood of delayed pings must not queue replies without limit.
+                if delay > MAX_PING_DELAY || self.delayed.len() >= MAX_DELAYED_PINGS {
                     return;
                 }
                 let res = Response {
