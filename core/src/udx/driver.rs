@@ -32,6 +32,8 @@ const RAW_QUEUE: usize = 4096;
 const MESSAGE_QUEUE: usize = 1024;
 /// Default IP TTL (as udx-native).
 const DEFAULT_TTL: u32 = 64;
+/// Bytes per receive buffer: one GRO batch (UDP payloads coalesce up to 64 KiB).
+const INBOX_BUF: usize = 65_536;
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -426,20 +428,33 @@ struct Inbox {
 }
 
 impl Inbox {
-    fn new(udp: &quinn_udp::UdpSocketState) -> Self {
-        let size = (65_536).max(udp.gro_segments() * 2048);
+    fn new() -> Self {
+        // 8 buffers of one GRO batch each: up to ~350 datagrams per system call.
+        let n = quinn_udp::BATCH_SIZE.clamp(1, 8);
         Self {
-            bufs: (0..quinn_udp::BATCH_SIZE.min(32))
-                .map(|_| vec![0u8; size])
-                .collect(),
-            meta: vec![quinn_udp::RecvMeta::default(); quinn_udp::BATCH_SIZE.min(32)],
+            bufs: (0..n).map(|_| vec![0u8; INBOX_BUF]).collect(),
+            meta: vec![quinn_udp::RecvMeta::default(); n],
         }
     }
 }
 
+thread_local! {
+    /// Receive buffers shared by every socket driven on this thread: reads never await, so one
+    /// set per thread serves all sockets, and a thousand idle DHT sockets cost no buffer memory.
+    static INBOX: std::cell::RefCell<Option<Inbox>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Reads what is ready without waiting and feeds it to the protocol state in one lock.
 /// Returns the number of datagrams processed.
-fn read_ready(shared: &Shared, udp: &quinn_udp::UdpSocketState, inbox: &mut Inbox) -> usize {
+fn read_ready(shared: &Shared, udp: &quinn_udp::UdpSocketState) -> usize {
+    INBOX.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let inbox = guard.get_or_insert_with(Inbox::new);
+        read_into(shared, udp, inbox)
+    })
+}
+
+fn read_into(shared: &Shared, udp: &quinn_udp::UdpSocketState, inbox: &mut Inbox) -> usize {
     let mut total = 0;
     for _ in 0..4 {
         let Inbox { bufs, meta } = inbox;
@@ -477,7 +492,6 @@ async fn drive(shared: Arc<Shared>) {
         }
     };
     let max_segments = udp.max_gso_segments().clamp(1, 64);
-    let mut inbox = Inbox::new(&udp);
     let mut out = Vec::with_capacity(2048);
     let mut outbox = Outbox::default();
     let mut sleep = Box::pin(tokio::time::sleep(Duration::from_secs(3600)));
@@ -519,7 +533,7 @@ async fn drive(shared: Arc<Shared>) {
         }
         if more {
             // Keep sending, but let incoming datagrams (acks) in between.
-            read_ready(&shared, &udp, &mut inbox);
+            read_ready(&shared, &udp);
             tokio::task::yield_now().await;
             continue;
         }
@@ -529,7 +543,7 @@ async fn drive(shared: Arc<Shared>) {
         tokio::select! {
             r = shared.io.readable() => {
                 if r.is_ok() {
-                    read_ready(&shared, &udp, &mut inbox);
+                    read_ready(&shared, &udp);
                 }
             }
             () = &mut sleep, if timeout.is_some() => {}

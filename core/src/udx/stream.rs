@@ -580,7 +580,14 @@ impl Stream {
             if h.has(FLAG_DATA | FLAG_END) && !self.remote_ended {
                 self.receive_data(h.seq, pkt.payload, h.has(FLAG_DATA));
             }
-            if h.has(FLAG_END) && self.remote_end_seq.is_none() {
+            // Only an END within the out-of-order horizon (where its data could be buffered)
+            // is remembered: the first END recorded wins, so one forged END far ahead (any
+            // random seq has a 1/2 chance to count as ">= rcv.nxt") would otherwise make the
+            // real END ignored and EOF never come — a silent hang, with no timeout.
+            if h.has(FLAG_END)
+                && self.remote_end_seq.is_none()
+                && seq_diff(h.seq, self.rcv_nxt) < MAX_OOO_PACKETS
+            {
                 self.remote_end_seq = Some(h.seq);
             }
             if h.has(FLAG_DESTROY) {
@@ -617,6 +624,14 @@ impl Stream {
             return; // sender overran our window: drop, it will retransmit
         }
         if ahead == 0 {
+            // In-order data is refused only once the application's buffer alone holds a whole
+            // window. (Out-of-order bytes do not count here, so a retransmission that fills a
+            // gap is always taken: refusing it could deadlock a window full of out-of-order
+            // data.) Without this a peer ignoring our window grew the buffer without bound
+            // while the application was not reading.
+            if !payload.is_empty() && self.recv_buffered >= self.cfg.recv_window {
+                return;
+            }
             self.deliver(payload);
             self.advance_rcv();
         } else if ahead > 0 && ahead < MAX_OOO_PACKETS && !self.ooo.contains_key(&self.ooo_key(seq))
@@ -699,7 +714,13 @@ impl Stream {
         if seq_lt(self.snd_nxt, h.ack) {
             return false;
         }
+        // A packet's seq (the peer's snd.nxt, or its own seq) is never further ahead of our
+        // rcv.nxt than the out-of-order horizon. Without this bound one forged packet with a
+        // valid ack and a huge seq jump set wl1 far ahead, after which every real window
+        // update was "old" and the window stayed whatever the forgery said (0 = stalled for
+        // good: zero-window probes get answers that are ignored too).
         if seq_le(self.snd_una, h.ack)
+            && seq_diff(h.seq, self.rcv_nxt) < MAX_OOO_PACKETS
             && (seq_lt(self.wl1, h.seq) || (h.seq == self.wl1 && seq_le(self.wl2, h.ack)))
         {
             self.send_rwnd = h.rwnd;
@@ -785,13 +806,17 @@ impl Stream {
         sample: &mut Option<RateSample>,
     ) -> u32 {
         let mut acked = 0;
+        let outstanding = seq_diff(self.snd_nxt, self.snd_una);
         for (start, end) in pkt.sack_blocks().take(MAX_SACK_BLOCKS * 4) {
-            if !(seq_le(self.snd_una, start) && seq_lt(start, end) && seq_le(end, self.snd_nxt)) {
+            // Offsets from snd_una, so the range check is transitive (serial comparisons alone
+            // accept blocks like [0x7fffffff, 0xfffffffe) whose walk would take 2^31 steps).
+            let (from, to) = (seq_diff(start, self.snd_una), seq_diff(end, self.snd_una));
+            if !(0 <= from && from < to && to <= outstanding) {
                 continue;
             }
-            let mut s = start;
-            while s != end {
-                let idx = seq_diff(s, self.snd_una) as usize;
+            for off in from..to {
+                let idx = off as usize;
+                let s = self.snd_una.wrapping_add(off as u32);
                 if let Some(p) = self.sent.get_mut(idx) {
                     if !p.sacked {
                         p.sacked = true;
@@ -810,7 +835,6 @@ impl Stream {
                         self.on_delivered(now, s, &taken, newest, sample);
                     }
                 }
-                s = s.wrapping_add(1);
             }
         }
         acked
