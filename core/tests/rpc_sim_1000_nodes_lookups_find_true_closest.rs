@@ -52,7 +52,9 @@ fn lookups_find_the_true_closest_nodes() {
         }
     }
     let joined = sim.run_until(Duration::from_secs(120), |s| {
-        s.nodes.iter().all(|n| n.is_bootstrapped())
+        s.nodes
+            .iter()
+            .all(p2pswarm::rpc::node::Node::is_bootstrapped)
     });
     assert!(
         joined,
