@@ -154,7 +154,7 @@ fn bulk(n: usize, rust_ends_first: bool) {
             }
             wr.shutdown().await.expect("end");
         };
-        let (_, got) = tokio::time::timeout(Duration::from_secs(150), async {
+        let ((), got) = tokio::time::timeout(Duration::from_secs(150), async {
             tokio::join!(writer, recv_all(&mut rd))
         })
         .await
@@ -237,7 +237,7 @@ fn js_destroys_rust_sees_reset() {
                 }
             }
         };
-        let (_, err) = tokio::time::timeout(Duration::from_secs(60), async {
+        let ((), err) = tokio::time::timeout(Duration::from_secs(60), async {
             tokio::join!(writer, reader)
         })
         .await

@@ -11,24 +11,29 @@ use p2pswarm::testing::{LinkConfig, SimNet};
 use p2pswarm::udx::{Remote, Socket, SocketEvent, StreamConfig, StreamEvent, UdxError};
 
 struct Net {
-    net: SimNet,
+    sim: SimNet,
     nodes: Vec<(SocketAddr, Socket)>,
     buf: Vec<u8>,
 }
 
 impl Net {
     fn step(&mut self) -> bool {
-        let now = self.net.now();
+        let now = self.sim.now();
         for (addr, s) in &mut self.nodes {
             while let Some(t) = s.poll_transmit(now, &mut self.buf) {
-                self.net.send(*addr, t.dest, &self.buf);
+                self.sim.send(*addr, t.dest, &self.buf);
             }
         }
-        let next = self.nodes.iter().filter_map(|(_, s)| s.poll_timeout()).chain(self.net.next_arrival()).min();
+        let next = self
+            .nodes
+            .iter()
+            .filter_map(|(_, s)| s.poll_timeout())
+            .chain(self.sim.next_arrival())
+            .min();
         let Some(t) = next else { return false };
-        self.net.advance_to(t);
-        let now = self.net.now();
-        while let Some((from, to, d)) = self.net.pop_due() {
+        self.sim.advance_to(t);
+        let now = self.sim.now();
+        while let Some((from, to, d)) = self.sim.pop_due() {
             if let Some((_, s)) = self.nodes.iter_mut().find(|(a, _)| *a == to) {
                 s.handle_datagram(now, from, &d);
             }
@@ -40,35 +45,55 @@ impl Net {
     }
 
     fn events(&mut self, i: usize) -> Vec<(u32, StreamEvent)> {
-        std::iter::from_fn(|| self.nodes[i].1.poll_event()).map(|SocketEvent::Stream(id, e)| (id, e)).collect()
+        std::iter::from_fn(|| self.nodes[i].1.poll_event())
+            .map(|SocketEvent::Stream(id, e)| (id, e))
+            .collect()
     }
 }
 
 #[test]
 fn relay_carries_a_stream_and_propagates_destroy() {
     let start = Instant::now();
-    let (a, r, b): (SocketAddr, SocketAddr, SocketAddr) =
-        ("10.0.0.1:1".parse().expect("a"), "10.0.0.9:9".parse().expect("r"), "10.0.0.2:2".parse().expect("b"));
-    let mut net = Net { net: SimNet::new(start, 3, LinkConfig::default()), nodes: Vec::new(), buf: Vec::new() };
+    let (a, r, b): (SocketAddr, SocketAddr, SocketAddr) = (
+        "10.0.0.1:1".parse().expect("a"),
+        "10.0.0.9:9".parse().expect("r"),
+        "10.0.0.2:2".parse().expect("b"),
+    );
+    let mut net = Net {
+        sim: SimNet::new(start, 3, LinkConfig::default()),
+        nodes: Vec::new(),
+        buf: Vec::new(),
+    };
     let set_loss = |net: &mut Net, loss: f64| {
         for (x, y) in [(a, r), (r, a), (b, r), (r, b)] {
-            net.net.set_link(x, y, LinkConfig { loss, ..LinkConfig::default() });
+            net.sim.set_link(
+                x,
+                y,
+                LinkConfig {
+                    loss,
+                    ..LinkConfig::default()
+                },
+            );
         }
     };
     set_loss(&mut net, 0.02);
     let cfg = StreamConfig::default;
     let mut sa = Socket::new();
     sa.create_stream(start, 1, cfg()).expect("a");
-    sa.connect(start, 1, Remote { id: 11, addr: r }).expect("connect");
+    sa.connect(start, 1, Remote { id: 11, addr: r })
+        .expect("connect");
     let mut sr = Socket::new();
     sr.create_stream(start, 11, cfg()).expect("r1");
     sr.create_stream(start, 12, cfg()).expect("r2");
-    sr.connect(start, 11, Remote { id: 1, addr: a }).expect("r1 connect");
-    sr.connect(start, 12, Remote { id: 2, addr: b }).expect("r2 connect");
+    sr.connect(start, 11, Remote { id: 1, addr: a })
+        .expect("r1 connect");
+    sr.connect(start, 12, Remote { id: 2, addr: b })
+        .expect("r2 connect");
     sr.relay(11, 12).expect("relay");
     let mut sb = Socket::new();
     sb.create_stream(start, 2, cfg()).expect("b");
-    sb.connect(start, 2, Remote { id: 12, addr: r }).expect("connect");
+    sb.connect(start, 2, Remote { id: 12, addr: r })
+        .expect("connect");
     net.nodes = vec![(a, sa), (r, sr), (b, sb)];
 
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
@@ -81,19 +106,32 @@ fn relay_carries_a_stream_and_propagates_destroy() {
         if !net.step() {
             break;
         }
-        while let Some(chunk) = net.nodes[2].1.stream_mut(2).and_then(p2pswarm::udx::Stream::read) {
+        while let Some(chunk) = net.nodes[2]
+            .1
+            .stream_mut(2)
+            .and_then(p2pswarm::udx::Stream::read)
+        {
             got.extend_from_slice(&chunk);
         }
         ended |= net.events(2).iter().any(|(_, e)| *e == StreamEvent::End);
         if ended && got.len() == data.len() {
             break;
         }
-        assert!(net.net.now() - start < Duration::from_secs(120), "relay transfer stalled");
+        assert!(
+            net.sim.now() - start < Duration::from_secs(120),
+            "relay transfer stalled"
+        );
     }
     assert_eq!(got, data, "bytes through the relay");
     assert!(ended);
     // The relay itself never delivers or acknowledges: its streams hold no data.
-    assert_eq!(net.nodes[1].1.stream(11).map(p2pswarm::udx::Stream::readable), Some(0));
+    assert_eq!(
+        net.nodes[1]
+            .1
+            .stream(11)
+            .map(p2pswarm::udx::Stream::readable),
+        Some(0)
+    );
 
     // A destroys: B is reset, the relay pair is torn down without sending anything itself.
     // (DESTROY is sent once and never retransmitted, so this part runs without loss.)
@@ -110,7 +148,11 @@ fn relay_carries_a_stream_and_propagates_destroy() {
                 b_result = Some(r);
             }
         }
-        relay_closed += net.events(1).iter().filter(|(_, e)| matches!(e, StreamEvent::Closed(_))).count();
+        relay_closed += net
+            .events(1)
+            .iter()
+            .filter(|(_, e)| matches!(e, StreamEvent::Closed(_)))
+            .count();
         if b_result.is_some() && relay_closed == 2 {
             break;
         }

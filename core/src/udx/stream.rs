@@ -501,6 +501,9 @@ impl Stream {
         if let Some(Err(e)) = &self.closed {
             return Err(e.clone());
         }
+        if self.closed.is_some() || self.destroy_pending {
+            return Err(UdxError::Ended);
+        }
         if self.remote.is_none() {
             return Err(UdxError::NotConnected);
         }
@@ -537,7 +540,8 @@ impl Stream {
         tracing::debug!(id = self.local_id, ?result, "udx stream closed");
         if result.is_ok() {
             // TIME_WAIT: keep answering retransmitted ENDs in case our last ACK was lost.
-            let linger = (self.rto * 3).clamp(Duration::from_secs(3), MAX_RTO);
+            // Long enough for the peer's first few END retransmissions (RTO, then every 2·RTO).
+            let linger = (self.rto * 8).clamp(Duration::from_secs(8), Duration::from_secs(60));
             self.time_wait_until = now.map(|n| n + linger);
         }
         self.closed = Some(result.clone());
@@ -624,12 +628,15 @@ impl Stream {
             return; // sender overran our window: drop, it will retransmit
         }
         if ahead == 0 {
-            // In-order data is refused only once the application's buffer alone holds a whole
-            // window. (Out-of-order bytes do not count here, so a retransmission that fills a
-            // gap is always taken: refusing it could deadlock a window full of out-of-order
-            // data.) Without this a peer ignoring our window grew the buffer without bound
-            // while the application was not reading.
-            if !payload.is_empty() && self.recv_buffered >= self.cfg.recv_window {
+            // Bound what a peer ignoring our window can make us hold while the application is
+            // not reading (it was unbounded). An honest sender overshoots the window by a few
+            // packets at most (reordered window updates, tail-loss probes), so in-order data
+            // is only refused once the application's buffer holds the window plus as much
+            // again (at least 64 KiB) of slack. Out-of-order bytes do not count here: a
+            // retransmission filling a gap must never be refused (that could deadlock a window
+            // full of out-of-order data).
+            let limit = self.cfg.recv_window + self.cfg.recv_window.max(64 * 1024);
+            if !payload.is_empty() && self.recv_buffered >= limit {
                 return;
             }
             self.deliver(payload);
@@ -1152,6 +1159,15 @@ impl Stream {
                 self.retransmit.push_back(una.wrapping_add(i as u32));
             }
         }
+        // Retransmit from the lowest sequence number. The queue may still hold packets
+        // declared lost earlier; with cwnd = inflight + 1 after an RTO only one goes out per
+        // RTO, and a head appended behind them waited RTO after RTO while a receiver whose
+        // window is full drops everything except the head: a spurious TimedOut (found with a
+        // lossy link and a reader pausing for > 13 s).
+        let mut queue: Vec<u32> = self.retransmit.drain(..).collect();
+        queue.sort_unstable_by_key(|s| seq_diff(*s, una));
+        queue.dedup();
+        self.retransmit = queue.into();
         if self.probe_seq.is_some()
             && self
                 .retransmit

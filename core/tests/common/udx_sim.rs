@@ -252,10 +252,14 @@ impl Pair {
                 self.net.send(side.addr, t.dest, &self.buf);
             }
         }
+        // The end of an application's reading pause is an event too.
+        let resume = |s: &Side| s.read_paused_until.filter(|t| *t > now);
         let next = [
             self.net.next_arrival(),
             self.a.socket.poll_timeout(),
             self.b.socket.poll_timeout(),
+            resume(&self.a),
+            resume(&self.b),
         ]
         .into_iter()
         .flatten()
