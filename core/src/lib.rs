@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod crypto;
+pub mod dht;
 pub mod encoding;
 pub mod noise;
 pub mod rpc;

@@ -1,0 +1,15 @@
+//! hyperdht: the peer-discovery and connection layer on top of dht-rpc, wire-compatible with
+//! npm `hyperdht` 6.34.0 (spec `hyperdht.md`).
+//!
+//! * [`messages`]: command numbers, error codes and every message encoding (§2, §3, §11);
+//! * [`sign`]: hashes, targets and the announce / unannounce / mutable signatures (§1.2, §5).
+
+pub mod messages;
+pub mod sign;
+
+pub use messages::{commands, errors};
+
+pub mod client;
+pub mod storage;
+
+pub use client::{Dht, DhtError, LookupReply, MutableValue};
