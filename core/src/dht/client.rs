@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
+use super::connect::{self, ConnectError, Connection, FirewallFn, Servers};
 use super::messages::{
     commands, Announce, LookupRawReply, MutableGetResponse, MutablePutRequest, PeerRecord,
 };
@@ -35,6 +36,9 @@ pub enum DhtError {
     /// No valid value was found.
     #[error("not found")]
     NotFound,
+    /// Another server on this node already listens on the key pair (KEYPAIR_ALREADY_USED).
+    #[error("key pair already used by a server on this node")]
+    KeyPairInUse,
     /// A storage node refused a mutable put: seq reused with another value (16) or too low (17).
     #[error("mutable put refused with error {0}")]
     MutableRefused(u64),
@@ -69,6 +73,8 @@ pub struct MutableValue {
 pub struct Dht {
     rpc: DhtNode,
     storage: Arc<Mutex<Storage>>,
+    servers: Arc<Servers>,
+    key_pair: KeyPair,
 }
 
 fn now_ms() -> u64 {
@@ -80,14 +86,22 @@ fn now_ms() -> u64 {
 impl Dht {
     /// Binds a node; persistent nodes serve storage commands.
     pub async fn bind(cfg: DhtConfig) -> std::io::Result<Self> {
+        Self::bind_with_key_pair(cfg, KeyPair::generate()).await
+    }
+
+    /// Binds a node whose default key pair (for `connect`) is `key_pair`.
+    pub async fn bind_with_key_pair(cfg: DhtConfig, key_pair: KeyPair) -> std::io::Result<Self> {
         let rpc = DhtNode::bind(cfg).await?;
         let storage = Arc::new(Mutex::new(Storage::new(
             tokio::time::Instant::now().into_std(),
         )));
+        let servers = Arc::new(Servers::default());
         let incoming = rpc.take_incoming();
         let dht = Self {
             rpc: rpc.clone(),
             storage: storage.clone(),
+            servers: servers.clone(),
+            key_pair,
         };
         if let Some(mut incoming) = incoming {
             let weak_rpc = rpc.clone();
@@ -97,6 +111,14 @@ impl Dht {
                     tokio::select! {
                         req = incoming.recv() => {
                             let Some(req) = req else { return };
+                            if req.request.command == commands::PEER_HANDSHAKE {
+                                let relay = req.request.target.and_then(|t| lock(&storage).router.get(&t).and_then(|e| e.relay));
+                                connect::route_handshake(&weak_rpc, &servers, relay, &req);
+                                continue;
+                            }
+                            if req.request.command == commands::PEER_HOLEPUNCH {
+                                continue; // hole punching arrives with the next issue
+                            }
                             if weak_rpc.is_ephemeral() {
                                 weak_rpc.reply_error(req.handle, rpc_errors::UNKNOWN_COMMAND);
                                 continue;
@@ -122,6 +144,111 @@ impl Dht {
     /// The dht-rpc node underneath.
     pub fn rpc(&self) -> &DhtNode {
         &self.rpc
+    }
+
+    /// The node's default key pair.
+    pub fn key_pair(&self) -> &KeyPair {
+        &self.key_pair
+    }
+
+    /// Connects to the server listening on `remote` with this node's key pair.
+    pub async fn connect(&self, remote: &PublicKey) -> Result<Connection, ConnectError> {
+        connect::connect(&self.rpc, &self.key_pair, remote).await
+    }
+
+    /// Connects with another key pair.
+    pub async fn connect_with(
+        &self,
+        key_pair: &KeyPair,
+        remote: &PublicKey,
+    ) -> Result<Connection, ConnectError> {
+        connect::connect(&self.rpc, key_pair, remote).await
+    }
+
+    /// Listens on `key_pair`: announces it on the DHT (and keeps the announcement fresh) and
+    /// yields incoming connections. `firewall` returns `true` to reject a client.
+    pub async fn listen(
+        &self,
+        key_pair: KeyPair,
+        firewall: Option<FirewallFn>,
+    ) -> Result<Server, DhtError> {
+        let target = public_key_target(key_pair.public_key());
+        let (tx, rx) = mpsc::channel(256);
+        if !self.servers.add(target, key_pair.clone(), firewall, tx) {
+            return Err(DhtError::KeyPairInUse);
+        }
+        if let Err(e) = self.announce_self(&key_pair).await {
+            // A lone node (no storage neighbours) can still be reached directly.
+            tracing::debug!(error = %e, "announce of the server key failed");
+        }
+        let dht = self.clone();
+        let kp = key_pair.clone();
+        let servers = Arc::downgrade(&self.servers);
+        let refresh = tokio::spawn(async move {
+            // Records live 13–27 min on storage nodes: re-announce every 5 minutes.
+            loop {
+                tokio::time::sleep(Duration::from_secs(300)).await;
+                let Some(servers) = servers.upgrade() else {
+                    return;
+                };
+                if !servers.hosts(&target) {
+                    return;
+                }
+                if let Err(e) = dht.announce_self(&kp).await {
+                    tracing::debug!(error = %e, "re-announce failed");
+                }
+            }
+        });
+        Ok(Server {
+            dht: self.clone(),
+            key_pair,
+            target,
+            incoming: rx,
+            refresh,
+        })
+    }
+
+    /// Announces the server key on the 3 closest nodes to `H256(pk)` (the announcer's round).
+    async fn announce_self(&self, key_pair: &KeyPair) -> Result<usize, DhtError> {
+        let target = public_key_target(key_pair.public_key());
+        let (_, closest) = self.collect(target, commands::FIND_PEER, None).await?;
+        let peer = PeerRecord {
+            public_key: *key_pair.public_key(),
+            relay_addresses: Vec::new(),
+        };
+        let mut tasks = Vec::new();
+        for r in closest.into_iter().take(3) {
+            let Some(token) = r.token else { continue };
+            let signature = sign_announce(key_pair, &target, &r.id, &token, &peer, None);
+            let value = to_vec(&Announce {
+                peer: Some(peer.clone()),
+                refresh: None,
+                signature: Some(signature),
+                bump: 0,
+            });
+            let rpc = self.rpc.clone();
+            tasks.push(tokio::spawn(async move {
+                rpc.request(
+                    r.from,
+                    commands::ANNOUNCE,
+                    false,
+                    Some(target),
+                    Some(value),
+                    Some(token),
+                )
+                .await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            if let Ok(Ok((_, res))) = t.await {
+                ok += usize::from(res.error == 0);
+            }
+        }
+        if ok == 0 {
+            return Err(DhtError::NotStored);
+        }
+        Ok(ok)
     }
 
     /// Peer records this node itself stores for `topic` (as a storage node).
@@ -401,4 +528,33 @@ impl Dht {
 
 fn lock(s: &Mutex<Storage>) -> MutexGuard<'_, Storage> {
     s.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A listening server: yields incoming encrypted connections.
+#[derive(Debug)]
+pub struct Server {
+    dht: Dht,
+    key_pair: KeyPair,
+    target: [u8; 32],
+    incoming: mpsc::Receiver<Connection>,
+    refresh: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// The key clients connect to.
+    pub fn public_key(&self) -> &PublicKey {
+        self.key_pair.public_key()
+    }
+
+    /// The next incoming connection (`None` once closed).
+    pub async fn accept(&mut self) -> Option<Connection> {
+        self.incoming.recv().await
+    }
+
+    /// Stops listening and unannounces the key.
+    pub async fn close(self) {
+        self.dht.servers.remove(&self.target);
+        self.refresh.abort();
+        let _ = self.dht.unannounce(self.target, &self.key_pair).await;
+    }
 }

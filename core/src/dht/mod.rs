@@ -10,6 +10,8 @@ pub mod sign;
 pub use messages::{commands, errors};
 
 pub mod client;
+pub mod connect;
 pub mod storage;
 
-pub use client::{Dht, DhtError, LookupReply, MutableValue};
+pub use client::{Dht, DhtError, LookupReply, MutableValue, Server};
+pub use connect::{ConnectError, Connection};

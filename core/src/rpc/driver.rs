@@ -349,6 +349,18 @@ impl DhtNode {
         self.poke();
     }
 
+    /// Forwards an application request (same tid) to `dest` with a new value.
+    pub fn forward_request(&self, handle: ReplyHandle, dest: SocketAddrV4, value: Option<Vec<u8>>) {
+        self.shared.lock().node.forward_request(handle, dest, value);
+        self.poke();
+    }
+
+    /// Sends a bare response with the request's tid to a third party.
+    pub fn reply_to(&self, handle: ReplyHandle, dest: SocketAddrV4, value: Option<Vec<u8>>) {
+        self.shared.lock().node.reply_to(handle, dest, value);
+        self.poke();
+    }
+
     /// Answers an application request with an error code.
     pub fn reply_error(&self, handle: ReplyHandle, error: u64) {
         self.shared.lock().node.reply_error(handle, error);

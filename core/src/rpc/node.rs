@@ -130,6 +130,19 @@ pub struct ReplyHandle {
     from: SocketAddrV4,
     socket: SocketKind,
     target: Option<[u8; 32]>,
+    command: u64,
+}
+
+impl ReplyHandle {
+    /// The requester's address.
+    pub fn from(&self) -> SocketAddrV4 {
+        self.from
+    }
+
+    /// The socket the request arrived on (replies leave from it).
+    pub fn socket(&self) -> SocketKind {
+        self.socket
+    }
 }
 
 /// An application (non-internal) request for the layer above.
@@ -1067,6 +1080,7 @@ impl Node {
                 from,
                 socket,
                 target: r.target,
+                command: r.command,
             };
             self.events.push_back(NodeEvent::Request(IncomingRequest {
                 handle,
@@ -1207,6 +1221,38 @@ impl Node {
             0,
             value,
         );
+    }
+
+    /// Forwards an application request to `dest` with the same tid, command and target and a
+    /// new value, no token (dht-rpc's "relay a request", used by the hyperdht router): the
+    /// eventual response for that tid reaches the original requester from whoever answers.
+    pub fn forward_request(
+        &mut self,
+        handle: ReplyHandle,
+        dest: SocketAddrV4,
+        value: Option<Vec<u8>>,
+    ) {
+        let req = Request {
+            tid: handle.tid,
+            to: dest,
+            id: self.id_for(handle.socket),
+            token: None,
+            internal: false,
+            command: handle.command,
+            target: handle.target,
+            value,
+        };
+        self.out.push_back(Transmit {
+            socket: handle.socket,
+            dest,
+            data: Message::Request(req).encode(),
+        });
+    }
+
+    /// Sends a bare response with the request's tid to a third party `dest` (dht-rpc's "reply
+    /// to a third party"): the router answers a client on the server's behalf.
+    pub fn reply_to(&mut self, handle: ReplyHandle, dest: SocketAddrV4, value: Option<Vec<u8>>) {
+        self.respond(handle.socket, dest, handle.tid, false, None, 0, value);
     }
 
     /// Answers an application request with an error code (UNKNOWN_COMMAND = 1, or ≥ 16).
