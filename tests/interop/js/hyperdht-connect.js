@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+'use strict'
+// One side of a hyperdht 6.34 key-addressed connection, for Rust <-> JS connect interop tests.
+//
+//   node hyperdht-connect.js server --bootstrap HOST:PORT --seed HEX [--bytes N] [--reject PKHEX]
+//   node hyperdht-connect.js client --bootstrap HOST:PORT --seed HEX --connect PKHEX [--bytes N]
+//
+// Both sides use a default (ephemeral, firewalled) DHT node. Each side writes N bytes (byte i is
+// (i * 7 + (i >> 11)) & 0xff) and ends, reads and checks the peer's N bytes.
+// stdout: server: `listening PKHEX`, then per connection `done received=N remote=PKHEX` or
+// `error ...`; client: `done received=N remote=PKHEX hash=HEX` or `error CODE MESSAGE`.
+// The server handles one connection and exits; everything is bounded by --timeout-ms (60000).
+
+const DHT = require('hyperdht')
+
+function arg (name, def) {
+  const i = process.argv.indexOf(name)
+  return i > 0 ? process.argv[i + 1] : def
+}
+const ROLE = process.argv[2]
+const [bh, bp] = arg('--bootstrap', '').split(':')
+const SEED = Buffer.from(arg('--seed', '00'.repeat(32)), 'hex')
+const N = Number(arg('--bytes', String(1 << 20)))
+const REJECT = arg('--reject', null)
+const TIMEOUT = Number(arg('--timeout-ms', '60000'))
+
+setTimeout(() => { console.log('error timeout'); process.exit(2) }, TIMEOUT).unref()
+
+function pattern (n) {
+  const b = Buffer.allocUnsafe(n)
+  for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 11)) & 0xff
+  return b
+}
+
+function exchange (socket) {
+  return new Promise((resolve, reject) => {
+    const want = pattern(N)
+    let got = 0
+    let bad = -1
+    socket.on('data', (d) => {
+      for (let i = 0; i < d.length && bad < 0; i++) if (d[i] !== want[got + i]) bad = got + i
+      got += d.length
+    })
+    socket.on('end', () => { socket.end() })
+    socket.on('error', reject)
+    socket.on('close', () => {
+      if (bad >= 0) return reject(new Error('mismatch at ' + bad))
+      if (got !== N) return reject(new Error('received ' + got + ' of ' + N))
+      resolve(got)
+    })
+    let off = 0
+    const CH = 65536
+    const write = () => {
+      while (off < N) {
+        const ok = socket.write(want.subarray(off, Math.min(N, off + CH)))
+        off += CH
+        if (!ok) return socket.once('drain', write)
+      }
+      socket.end()
+    }
+    write()
+  })
+}
+
+async function main () {
+  const node = new DHT({ bootstrap: [{ host: bh, port: Number(bp) }], host: '127.0.0.1' })
+  await node.fullyBootstrapped()
+  const keyPair = DHT.keyPair(SEED)
+  if (ROLE === 'server') {
+    const server = node.createServer({
+      firewall: (remotePublicKey) => REJECT !== null && remotePublicKey.toString('hex') === REJECT
+    })
+    await server.listen(keyPair)
+    console.log('listening ' + keyPair.publicKey.toString('hex'))
+    server.on('connection', async (socket) => {
+      try {
+        const got = await exchange(socket)
+        console.log('done received=' + got + ' remote=' + socket.remotePublicKey.toString('hex'))
+      } catch (e) {
+        console.log('error ' + e.message)
+      }
+      await server.close()
+      await node.destroy()
+      process.exit(0)
+    })
+  } else {
+    const socket = node.connect(Buffer.from(arg('--connect'), 'hex'), { keyPair })
+    socket.on('open', () => {})
+    try {
+      const got = await exchange(socket)
+      console.log('done received=' + got + ' remote=' + socket.remotePublicKey.toString('hex') + ' hash=' + socket.handshakeHash.toString('hex'))
+    } catch (e) {
+      console.log('error ' + (e.code || 'ERR') + ' ' + String(e.message).replace(/\s+/g, ' '))
+    }
+    await node.destroy()
+    process.exit(0)
+  }
+}
+
+main().catch((e) => { console.log('error ' + (e.code || 'ERR') + ' ' + String(e.message).replace(/\s+/g, ' ')); process.exit(1) })
