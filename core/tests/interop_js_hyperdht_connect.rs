@@ -80,7 +80,7 @@ async fn rust_peer(boot: SocketAddrV4, seed: u8) -> Dht {
 async fn exchange(conn: Connection) -> Vec<u8> {
     let data = pattern(N);
     let (mut rd, mut wr) = tokio::io::split(conn);
-    let (_, got) = tokio::time::timeout(Duration::from_secs(90), async {
+    let ((), got) = tokio::time::timeout(Duration::from_secs(90), async {
         tokio::join!(
             async {
                 wr.write_all(&data).await.expect("write");
