@@ -21,6 +21,7 @@ const N: usize = 4 << 20;
 
 async fn testnet(n: usize) -> (Vec<Dht>, SocketAddrV4) {
     let boot = Dht::bind(DhtConfig {
+        bootstrap: Vec::new(),
         host: HOST,
         ephemeral: Some(false),
         firewalled: false,

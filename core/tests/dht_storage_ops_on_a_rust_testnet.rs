@@ -18,6 +18,7 @@ const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 async fn testnet(n: usize) -> Vec<Dht> {
     let boot = Dht::bind(DhtConfig {
+        bootstrap: Vec::new(),
         host: HOST,
         ephemeral: Some(false),
         firewalled: false,

@@ -100,6 +100,7 @@ fn v4(a: SocketAddr) -> SocketAddrV4 {
 async fn rust_node(bootstrap: Vec<SocketAddrV4>, bootstrapper: bool) -> DhtNode {
     let cfg = if bootstrapper {
         DhtConfig {
+            bootstrap: Vec::new(),
             host: HOST,
             ephemeral: Some(false),
             firewalled: false,

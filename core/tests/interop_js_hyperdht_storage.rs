@@ -90,6 +90,7 @@ async fn rust_node(bootstrap: Option<SocketAddrV4>) -> Dht {
             ..DhtConfig::default()
         },
         None => DhtConfig {
+            bootstrap: Vec::new(),
             host: HOST,
             ephemeral: Some(false),
             firewalled: false,

@@ -33,6 +33,7 @@ async fn run(nodes: usize, lookups: usize) -> Result<String, String> {
     let host = Ipv4Addr::LOCALHOST;
     let before = rss_kib();
     let boot = DhtNode::bind(DhtConfig {
+        bootstrap: Vec::new(),
         host,
         ephemeral: Some(false),
         firewalled: false,

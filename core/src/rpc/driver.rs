@@ -20,7 +20,8 @@ use crate::udx::UdxSocket;
 /// Options for [`DhtNode::bind`].
 #[derive(Debug, Clone)]
 pub struct DhtConfig {
-    /// Nodes to bootstrap from (empty: this node starts a network).
+    /// Nodes to bootstrap from (default: [`PUBLIC_BOOTSTRAP`]; empty: this node starts a
+    /// network).
     pub bootstrap: Vec<SocketAddrV4>,
     /// Local IPv4 address to bind (default `0.0.0.0`).
     pub host: Ipv4Addr,
@@ -36,10 +37,19 @@ pub struct DhtConfig {
     pub public_addr: Option<SocketAddrV4>,
 }
 
+/// The public HyperDHT bootstrap nodes (hyperdht's default list, IP part of
+/// `IP@nodeN.hyperdht.org:49737`). Tests and examples always pass a local list instead.
+pub const PUBLIC_BOOTSTRAP: [SocketAddrV4; 3] = [
+    SocketAddrV4::new(Ipv4Addr::new(88, 99, 3, 86), 49737),
+    SocketAddrV4::new(Ipv4Addr::new(142, 93, 90, 113), 49737),
+    SocketAddrV4::new(Ipv4Addr::new(138, 68, 147, 8), 49737),
+];
+
 impl Default for DhtConfig {
+    /// The public network's defaults: the public bootstrap nodes, any port, adaptive.
     fn default() -> Self {
         Self {
-            bootstrap: Vec::new(),
+            bootstrap: PUBLIC_BOOTSTRAP.to_vec(),
             host: Ipv4Addr::UNSPECIFIED,
             port: 0,
             ephemeral: None,
