@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use p2pswarm::rpc::driver::{DhtConfig, DhtNode};
+use p2pswarm::crypto::KeyPair;
+use p2pswarm::dht::{Connection, Dht};
+use p2pswarm::rpc::driver::DhtConfig;
+use tokio::io::AsyncWriteExt;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,6 +44,67 @@ fn parse_bootstrap(s: &str) -> Result<BootstrapList, String> {
         .map(BootstrapList)
 }
 
+fn parse_seed(s: &str) -> Result<[u8; 32], String> {
+    let bytes = (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| format!("seed {s:?} is not hex"))?;
+    bytes.try_into().map_err(|_| {
+        format!(
+            "seed must be 32 bytes (64 hex characters), got {}",
+            s.len() / 2
+        )
+    })
+}
+
+fn key_pair(seed: Option<[u8; 32]>) -> KeyPair {
+    match seed {
+        Some(s) => KeyPair::from_seed(&s),
+        None => {
+            let kp = KeyPair::generate();
+            eprintln!("seed {}", p2pswarm::crypto::to_hex(&kp.seed()));
+            kp
+        }
+    }
+}
+
+fn dht_config(bootstrap: Option<BootstrapList>) -> DhtConfig {
+    match bootstrap {
+        Some(b) => DhtConfig {
+            bootstrap: b.0,
+            ..DhtConfig::default()
+        },
+        None => DhtConfig::default(),
+    }
+}
+
+/// Pipes stdin into the connection (then ends it) and the connection into stdout, until both
+/// directions have ended.
+async fn pipe(conn: Connection) -> Result<(), String> {
+    let (mut rd, mut wr) = tokio::io::split(conn);
+    let up = async {
+        let mut stdin = tokio::io::stdin();
+        tokio::io::copy(&mut stdin, &mut wr)
+            .await
+            .map_err(|e| format!("sending: {e}"))?;
+        wr.shutdown().await.map_err(|e| format!("ending: {e}"))
+    };
+    let down = async {
+        let mut stdout = tokio::io::stdout();
+        tokio::io::copy(&mut rd, &mut stdout)
+            .await
+            .map_err(|e| format!("receiving: {e}"))?;
+        stdout.flush().await.map_err(|e| format!("stdout: {e}"))
+    };
+    let (a, b) = tokio::join!(up, down);
+    a.and(b)?;
+    // Our END and data must be acknowledged before the process (and its sockets) go away.
+    let conn = rd.unsplit(wr);
+    let _ = tokio::time::timeout(Duration::from_secs(30), conn.get_ref().closed()).await;
+    Ok(())
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one persistent DHT node (a bootstrap node when no bootstrap list is given).
@@ -52,6 +116,33 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         port: u16,
         /// Comma-separated HOST:PORT list of nodes to join.
+        #[arg(long, env = "P2PSWARM_BOOTSTRAP", value_parser = parse_bootstrap)]
+        bootstrap: Option<BootstrapList>,
+    },
+    /// Print the public key of a key pair (from --seed, else a new random one; its seed goes
+    /// to stderr).
+    Keygen {
+        /// 32-byte seed as 64 hex characters.
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<[u8; 32]>,
+    },
+    /// Listen on a key pair and pipe the first incoming connection to stdin/stdout.
+    Listen {
+        /// 32-byte seed as 64 hex characters (default: a new random key pair).
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<[u8; 32]>,
+        /// Comma-separated HOST:PORT list of DHT nodes (default: the public HyperDHT nodes).
+        #[arg(long, env = "P2PSWARM_BOOTSTRAP", value_parser = parse_bootstrap)]
+        bootstrap: Option<BootstrapList>,
+    },
+    /// Connect to a public key and pipe stdin/stdout over the encrypted connection.
+    Connect {
+        /// The server's public key (64 hex characters or z-base-32).
+        public_key: String,
+        /// 32-byte seed of our key pair (default: random).
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<[u8; 32]>,
+        /// Comma-separated HOST:PORT list of DHT nodes (default: the public HyperDHT nodes).
         #[arg(long, env = "P2PSWARM_BOOTSTRAP", value_parser = parse_bootstrap)]
         bootstrap: Option<BootstrapList>,
     },
@@ -74,7 +165,7 @@ async fn open_node(
     host: Ipv4Addr,
     port: u16,
     bootstrap: Vec<SocketAddrV4>,
-) -> std::io::Result<DhtNode> {
+) -> std::io::Result<Dht> {
     let cfg = DhtConfig {
         bootstrap,
         host,
@@ -83,7 +174,7 @@ async fn open_node(
         firewalled: false,
         public_addr: Some(SocketAddrV4::new(host, port)),
     };
-    DhtNode::bind(cfg).await
+    Dht::bind(cfg).await
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -100,14 +191,62 @@ async fn run(cli: Cli) -> Result<(), String> {
             let node = open_node(host, port, bootstrap)
                 .await
                 .map_err(|e| format!("bind {host}:{port}: {e}"))?;
-            println!("listening {}", node.local_addr());
+            println!("listening {}", node.rpc().local_addr());
             tokio::select! {
-                () = node.ready() => tracing::info!(table = node.table_size(), "bootstrapped"),
+                () = node.ready() => tracing::info!(table = node.rpc().table_size(), "bootstrapped"),
                 _ = tokio::signal::ctrl_c() => { node.destroy(); return Ok(()); }
             }
             let _ = tokio::signal::ctrl_c().await;
             node.destroy();
             Ok(())
+        }
+        Command::Keygen { seed } => {
+            println!("{}", key_pair(seed).public_key().to_hex());
+            Ok(())
+        }
+        Command::Listen { seed, bootstrap } => {
+            let kp = key_pair(seed);
+            let dht = Dht::bind(dht_config(bootstrap))
+                .await
+                .map_err(|e| format!("bind: {e}"))?;
+            tokio::time::timeout(Duration::from_secs(30), dht.ready())
+                .await
+                .map_err(|_| "bootstrap timed out".to_string())?;
+            let mut server = dht
+                .listen(kp.clone(), None)
+                .await
+                .map_err(|e| format!("listen: {e}"))?;
+            println!("listening {}", kp.public_key().to_hex());
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+            let conn = server.accept().await.ok_or("server closed")?;
+            tracing::info!(remote = %conn.remote_public_key().map(|k| k.to_hex()).unwrap_or_default(), "connection");
+            let r = pipe(conn).await;
+            dht.destroy();
+            r
+        }
+        Command::Connect {
+            public_key,
+            seed,
+            bootstrap,
+        } => {
+            let remote = p2pswarm::dht::messages::parse_key(&public_key)
+                .map_err(|e| format!("bad public key: {e}"))?;
+            let remote = p2pswarm::crypto::PublicKey(remote);
+            let kp = key_pair(seed);
+            let dht = Dht::bind_with_key_pair(dht_config(bootstrap), kp)
+                .await
+                .map_err(|e| format!("bind: {e}"))?;
+            tokio::time::timeout(Duration::from_secs(30), dht.ready())
+                .await
+                .map_err(|_| "bootstrap timed out".to_string())?;
+            let conn = tokio::time::timeout(Duration::from_secs(60), dht.connect(&remote))
+                .await
+                .map_err(|_| "connect failed: timed out".to_string())?
+                .map_err(|e| format!("connect failed: {e}"))?;
+            let r = pipe(conn).await;
+            dht.destroy();
+            r
         }
         Command::Testnet { nodes, host, port } => {
             if nodes == 0 {
@@ -116,7 +255,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let first = open_node(host, port, Vec::new())
                 .await
                 .map_err(|e| format!("bind {host}:{port}: {e}"))?;
-            let boot = match first.local_addr() {
+            let boot = match first.rpc().local_addr() {
                 std::net::SocketAddr::V4(a) => a,
                 std::net::SocketAddr::V6(_) => return Err("testnet needs IPv4".into()),
             };

@@ -433,7 +433,13 @@ fn dispatch(shared: &Shared, st: &mut State) {
             }
             NodeEvent::Request(req) => {
                 let handle = req.handle;
-                if shared.incoming_tx.try_send(req).is_err() {
+                // Nobody took the request stream: this node serves no application commands.
+                let untaken = shared
+                    .incoming
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .is_some();
+                if untaken || shared.incoming_tx.try_send(req).is_err() {
                     st.node
                         .reply_error(handle, super::message::errors::UNKNOWN_COMMAND);
                 }
