@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use p2pswarm::crypto::KeyPair;
+use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::dht::{Connection, Dht};
 use p2pswarm::rpc::driver::DhtConfig;
 use tokio::io::AsyncWriteExt;
@@ -59,14 +59,12 @@ fn parse_seed(s: &str) -> Result<[u8; 32], String> {
 }
 
 fn key_pair(seed: Option<[u8; 32]>) -> KeyPair {
-    match seed {
-        Some(s) => KeyPair::from_seed(&s),
-        None => {
-            let kp = KeyPair::generate();
-            eprintln!("seed {}", p2pswarm::crypto::to_hex(&kp.seed()));
-            kp
-        }
+    if let Some(s) = seed {
+        return KeyPair::from_seed(&s);
     }
+    let kp = KeyPair::generate();
+    eprintln!("seed {}", p2pswarm::crypto::to_hex(&kp.seed()));
+    kp
 }
 
 fn dht_config(bootstrap: Option<BootstrapList>) -> DhtConfig {
@@ -160,6 +158,56 @@ enum Command {
     },
 }
 
+/// `p2pswarm listen`.
+async fn listen_cmd(
+    seed: Option<[u8; 32]>,
+    bootstrap: Option<BootstrapList>,
+) -> Result<(), String> {
+    let kp = key_pair(seed);
+    let dht = Dht::bind(dht_config(bootstrap))
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    tokio::time::timeout(Duration::from_secs(30), dht.ready())
+        .await
+        .map_err(|_| "bootstrap timed out".to_string())?;
+    let mut server = dht
+        .listen(kp.clone(), None)
+        .await
+        .map_err(|e| format!("listen: {e}"))?;
+    println!("listening {}", kp.public_key().to_hex());
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let conn = server.accept().await.ok_or("server closed")?;
+    tracing::info!(remote = %conn.remote_public_key().map(PublicKey::to_hex).unwrap_or_default(), "connection");
+    let r = pipe(conn).await;
+    dht.destroy();
+    r
+}
+
+/// `p2pswarm connect`.
+async fn connect_cmd(
+    public_key: &str,
+    seed: Option<[u8; 32]>,
+    bootstrap: Option<BootstrapList>,
+) -> Result<(), String> {
+    let remote = p2pswarm::dht::messages::parse_key(public_key)
+        .map_err(|e| format!("bad public key: {e}"))?;
+    let remote = p2pswarm::crypto::PublicKey(remote);
+    let kp = key_pair(seed);
+    let dht = Dht::bind_with_key_pair(dht_config(bootstrap), kp)
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    tokio::time::timeout(Duration::from_secs(30), dht.ready())
+        .await
+        .map_err(|_| "bootstrap timed out".to_string())?;
+    let conn = tokio::time::timeout(Duration::from_secs(60), dht.connect(&remote))
+        .await
+        .map_err(|_| "connect failed: timed out".to_string())?
+        .map_err(|e| format!("connect failed: {e}"))?;
+    let r = pipe(conn).await;
+    dht.destroy();
+    r
+}
+
 /// A node reachable at `host`: persistent at once, id derived from its bound address.
 async fn open_node(
     host: Ipv4Addr,
@@ -204,50 +252,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("{}", key_pair(seed).public_key().to_hex());
             Ok(())
         }
-        Command::Listen { seed, bootstrap } => {
-            let kp = key_pair(seed);
-            let dht = Dht::bind(dht_config(bootstrap))
-                .await
-                .map_err(|e| format!("bind: {e}"))?;
-            tokio::time::timeout(Duration::from_secs(30), dht.ready())
-                .await
-                .map_err(|_| "bootstrap timed out".to_string())?;
-            let mut server = dht
-                .listen(kp.clone(), None)
-                .await
-                .map_err(|e| format!("listen: {e}"))?;
-            println!("listening {}", kp.public_key().to_hex());
-            use std::io::Write as _;
-            let _ = std::io::stdout().flush();
-            let conn = server.accept().await.ok_or("server closed")?;
-            tracing::info!(remote = %conn.remote_public_key().map(|k| k.to_hex()).unwrap_or_default(), "connection");
-            let r = pipe(conn).await;
-            dht.destroy();
-            r
-        }
+        Command::Listen { seed, bootstrap } => listen_cmd(seed, bootstrap).await,
         Command::Connect {
             public_key,
             seed,
             bootstrap,
-        } => {
-            let remote = p2pswarm::dht::messages::parse_key(&public_key)
-                .map_err(|e| format!("bad public key: {e}"))?;
-            let remote = p2pswarm::crypto::PublicKey(remote);
-            let kp = key_pair(seed);
-            let dht = Dht::bind_with_key_pair(dht_config(bootstrap), kp)
-                .await
-                .map_err(|e| format!("bind: {e}"))?;
-            tokio::time::timeout(Duration::from_secs(30), dht.ready())
-                .await
-                .map_err(|_| "bootstrap timed out".to_string())?;
-            let conn = tokio::time::timeout(Duration::from_secs(60), dht.connect(&remote))
-                .await
-                .map_err(|_| "connect failed: timed out".to_string())?
-                .map_err(|e| format!("connect failed: {e}"))?;
-            let r = pipe(conn).await;
-            dht.destroy();
-            r
-        }
+        } => connect_cmd(&public_key, seed, bootstrap).await,
         Command::Testnet { nodes, host, port } => {
             if nodes == 0 {
                 return Err("--nodes must be at least 1".into());
