@@ -117,7 +117,9 @@ impl Dht {
                                 continue;
                             }
                             if req.request.command == commands::PEER_HOLEPUNCH {
-                                continue; // hole punching arrives with the next issue
+                                let relay = req.request.target.and_then(|t| lock(&storage).router.get(&t).and_then(|e| e.relay));
+                                connect::route_holepunch(&weak_rpc, &servers, relay, &req);
+                                continue;
                             }
                             if weak_rpc.is_ephemeral() {
                                 weak_rpc.reply_error(req.handle, rpc_errors::UNKNOWN_COMMAND);

@@ -11,7 +11,8 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::messages::{
-    commands, ErrorCode, Firewall, Handshake, Mode, NoisePayload, SecretStreamInfo, UdxInfo,
+    commands, ErrorCode, Firewall, Handshake, Holepunch, Mode, NoisePayload, SecretStreamInfo,
+    UdxInfo,
 };
 use crate::crypto::{ns, random_array, KeyPair, PublicKey};
 use crate::encoding::{from_slice, to_vec};
@@ -482,4 +483,55 @@ fn complete(
         result,
         &stream_config(),
     ))
+}
+
+/// The router's part of PEER_HOLEPUNCH (§7.3) on every node. Hole punching of servers hosted
+/// here is not implemented yet; forwarding between other peers is.
+pub fn route_holepunch(
+    rpc: &DhtNode,
+    servers: &Servers,
+    known_relay: Option<SocketAddrV4>,
+    req: &IncomingRequest,
+) {
+    let Some(target) = req.request.target else {
+        return;
+    };
+    let Some(hp) = req
+        .request
+        .value
+        .as_deref()
+        .and_then(|v| from_slice::<Holepunch>(v).ok())
+    else {
+        return;
+    };
+    let from = req.from;
+    match hp.mode {
+        Mode::FROM_CLIENT => {
+            let Some(dest) = hp.peer_address.or(known_relay) else {
+                return;
+            };
+            let fwd = Holepunch {
+                mode: Mode::FROM_RELAY,
+                id: hp.id,
+                payload: hp.payload,
+                peer_address: Some(from),
+            };
+            rpc.forward_request(req.handle, dest, Some(to_vec(&fwd)));
+        }
+        Mode::FROM_SERVER => {
+            if let Some(client) = hp.peer_address {
+                let reply = Holepunch {
+                    mode: Mode::REPLY,
+                    id: hp.id,
+                    payload: hp.payload,
+                    peer_address: Some(from),
+                };
+                rpc.reply_to(req.handle, client, Some(to_vec(&reply)));
+            }
+        }
+        Mode::FROM_RELAY if servers.hosts(&target) => {
+            tracing::debug!("hole punch for a server hosted here: not supported yet");
+        }
+        _ => {}
+    }
 }

@@ -7,7 +7,7 @@
 //
 // Both sides use a default (ephemeral, firewalled) DHT node. Each side writes N bytes (byte i is
 // (i * 7 + (i >> 11)) & 0xff) and ends, reads and checks the peer's N bytes.
-// stdout: server: `listening PKHEX`, then per connection `done received=N remote=PKHEX` or
+// stdout: server: `listening PKHEX`, then `connection PKHEX`, then `done received=N remote=PKHEX` or
 // `error ...`; client: `done received=N remote=PKHEX hash=HEX` or `error CODE MESSAGE`.
 // The server handles one connection and exits; everything is bounded by --timeout-ms (60000).
 
@@ -30,6 +30,18 @@ function pattern (n) {
   const b = Buffer.allocUnsafe(n)
   for (let i = 0; i < n; i++) b[i] = (i * 7 + (i >> 11)) & 0xff
   return b
+}
+
+// The secret stream closes once our END is *queued* on UDX; the raw UDX stream closes only
+// when both ENDs were acknowledged. Wait for that before tearing the node down, or the last
+// packets die with the socket.
+function rawClosed (socket) {
+  const raw = socket.rawStream
+  if (!raw || raw.destroyed) return Promise.resolve()
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, 10000)
+    raw.once('close', () => { clearTimeout(t); resolve() })
+  })
 }
 
 function exchange (socket) {
@@ -73,12 +85,14 @@ async function main () {
     await server.listen(keyPair)
     console.log('listening ' + keyPair.publicKey.toString('hex'))
     server.on('connection', async (socket) => {
+      console.log('connection ' + socket.remotePublicKey.toString('hex'))
       try {
         const got = await exchange(socket)
         console.log('done received=' + got + ' remote=' + socket.remotePublicKey.toString('hex'))
       } catch (e) {
         console.log('error ' + e.message)
       }
+      await rawClosed(socket)
       await server.close()
       await node.destroy()
       process.exit(0)
@@ -92,6 +106,7 @@ async function main () {
     } catch (e) {
       console.log('error ' + (e.code || 'ERR') + ' ' + String(e.message).replace(/\s+/g, ' '))
     }
+    await rawClosed(socket)
     await node.destroy()
     process.exit(0)
   }
