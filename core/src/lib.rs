@@ -7,5 +7,6 @@ pub mod encoding;
 pub mod noise;
 pub mod rpc;
 pub mod secret_stream;
+pub mod swarm;
 pub mod testing;
 pub mod udx;
