@@ -12,6 +12,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+mod demo;
 use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::dht::{Connection, Dht};
 use p2pswarm::rpc::driver::DhtConfig;
@@ -105,6 +107,12 @@ async fn pipe(conn: Connection) -> Result<(), String> {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Start an embedded local testnet and N swarms on one topic, and show what happens.
+    Demo {
+        /// Number of swarms.
+        #[arg(long, default_value_t = 4)]
+        peers: usize,
+    },
     /// Run one persistent DHT node (a bootstrap node when no bootstrap list is given).
     DhtNode {
         /// IPv4 address to bind and announce.
@@ -248,6 +256,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             node.destroy();
             Ok(())
         }
+        Command::Demo { peers } => demo::run(peers).await,
         Command::Keygen { seed } => {
             println!("{}", key_pair(seed).public_key().to_hex());
             Ok(())
