@@ -73,7 +73,17 @@ impl std::fmt::Debug for ServerEntry {
 #[derive(Debug, Default)]
 pub struct Servers {
     map: Mutex<HashMap<[u8; 32], ServerEntry>>,
+    /// Replies to recent handshakes by hash of the client's first message: a client may reach
+    /// us through several relays with the same message; it gets the same answer and one stream
+    /// (hyperdht keeps handshakes for `handshakeClearWait`, 10 s).
+    recent: Mutex<HashMap<[u8; 32], RecentReply>>,
 }
+
+/// A handshake reply and when it was made.
+type RecentReply = (Vec<u8>, std::time::Instant);
+
+/// How long a handshake reply is remembered.
+const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -166,6 +176,14 @@ pub fn serve_handshake(
     hs: &Handshake,
     client_addr: SocketAddrV4,
 ) -> Option<Vec<u8>> {
+    let msg_id = crate::crypto::blake2b256(&hs.noise);
+    {
+        let mut recent = lock(&servers.recent);
+        recent.retain(|_, (_, at)| at.elapsed() < HANDSHAKE_CLEAR_WAIT);
+        if let Some((reply, _)) = recent.get(&msg_id) {
+            return Some(reply.clone());
+        }
+    }
     let (key_pair, firewall, tx) = {
         let m = lock(&servers.map);
         let e = m.get(target)?;
@@ -203,6 +221,7 @@ pub fn serve_handshake(
         reply.secret_stream = Some(SecretStreamInfo { version: 1 });
     }
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
+    lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now()));
     let result = noise.finish().ok()?;
     if let (Some(stream), Some(udx)) = (stream, &remote_payload.udx) {
         let remote_id = udx.id as u32;

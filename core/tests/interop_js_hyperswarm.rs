@@ -1,0 +1,229 @@
+//! Rust swarm ↔ JS hyperswarm 4.17 on one topic, in fresh network namespaces, on a JS testnet
+//! and on a Rust testnet: both peers join as server and client (so both sides dial), and each
+//! side ends with exactly one connection to the other (duplicate resolution agrees), carrying
+//! messages both ways; also Rust-only-client ↔ JS-only-server and the reverse.
+
+#![allow(clippy::panic, clippy::too_many_lines)]
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::require_js;
+use p2pswarm::crypto::{to_hex, KeyPair};
+use p2pswarm::dht::Dht;
+use p2pswarm::rpc::driver::DhtConfig;
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmEvent};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+struct Js {
+    _child: Child,
+    stdin: ChildStdin,
+    lines: tokio::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Js {
+    fn spawn(args: &[&str]) -> Js {
+        let mut child = Command::new("node")
+            .args(args)
+            .current_dir(require_js())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn node");
+        let stdin = child.stdin.take().expect("stdin");
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        Js {
+            _child: child,
+            stdin,
+            lines,
+        }
+    }
+
+    async fn until(&mut self, prefix: &str) -> (String, Vec<String>) {
+        let mut seen = Vec::new();
+        loop {
+            let l = tokio::time::timeout(Duration::from_secs(60), self.lines.next_line())
+                .await
+                .expect("js output in time")
+                .expect("read")
+                .expect("a line");
+            if l.starts_with(prefix) {
+                return (l, seen);
+            }
+            seen.push(l);
+        }
+    }
+
+    async fn ask(&mut self, cmd: &str, prefix: &str) -> (String, Vec<String>) {
+        self.stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .expect("stdin");
+        self.stdin.flush().await.expect("flush");
+        self.until(prefix).await
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn js_testnet() -> (Js, SocketAddrV4) {
+    let mut tn = Js::spawn(&["hyperdht-peer.js", "--testnet", "8"]);
+    let (ready, _) = tn.until("ready ").await;
+    let boot = ready
+        .strip_prefix("ready ")
+        .expect("ready")
+        .parse()
+        .expect("addr");
+    (tn, boot)
+}
+
+async fn rust_testnet() -> (Vec<Dht>, SocketAddrV4) {
+    let boot = Dht::bind(DhtConfig {
+        bootstrap: Vec::new(),
+        host: HOST,
+        ephemeral: Some(false),
+        firewalled: false,
+        public_addr: Some(SocketAddrV4::new(HOST, 0)),
+        ..DhtConfig::default()
+    })
+    .await
+    .expect("boot");
+    let addr = match boot.rpc().local_addr() {
+        SocketAddr::V4(a) => a,
+        SocketAddr::V6(_) => panic!("ipv6"),
+    };
+    let mut all = vec![boot];
+    for _ in 1..8 {
+        let d = Dht::bind(DhtConfig {
+            bootstrap: vec![addr],
+            host: HOST,
+            ephemeral: Some(false),
+            ..DhtConfig::default()
+        })
+        .await
+        .expect("node");
+        tokio::time::timeout(Duration::from_secs(20), d.ready())
+            .await
+            .expect("ready");
+        all.push(d);
+    }
+    (all, addr)
+}
+
+/// Both peers server+client on one topic: exactly one connection each, messages both ways.
+async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
+    let topic = [0x5au8; 32];
+    let js_pk = KeyPair::from_seed(&[js_seed; 32]).public_key().to_hex();
+    let dht = Dht::bind_with_key_pair(
+        DhtConfig {
+            bootstrap: vec![boot],
+            host: HOST,
+            ..DhtConfig::default()
+        },
+        KeyPair::from_seed(&[rust_seed; 32]),
+    )
+    .await
+    .expect("dht");
+    tokio::time::timeout(Duration::from_secs(30), dht.ready())
+        .await
+        .expect("ready");
+    let (swarm, mut events) = Swarm::new(dht, SwarmConfig::default());
+    let rust_pk = swarm.public_key().to_hex();
+    swarm
+        .join(
+            topic,
+            JoinOptions {
+                server: true,
+                client: true,
+            },
+        )
+        .await;
+    swarm.flush().await;
+    let mut js = Js::spawn(&[
+        "hyperswarm-peer.js",
+        "--bootstrap",
+        &boot.to_string(),
+        "--topic",
+        &to_hex(&topic),
+        "--seed",
+        &to_hex(&[js_seed; 32]),
+        "--server",
+        "--client",
+    ]);
+    let _ = js.until("joined").await;
+    // The Rust side looks the topic up again too, so both sides dial each other.
+    swarm
+        .join(
+            topic,
+            JoinOptions {
+                server: true,
+                client: true,
+            },
+        )
+        .await;
+    swarm.flush().await;
+    let _ = js.ask("flush", "flushed").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(swarm.connections(), 1, "Rust side connections");
+    let (count, _) = js.ask("count", "connections ").await;
+    assert_eq!(count, "connections 1", "JS side connections");
+    // The surviving connection carries messages both ways.
+    let mut live = None;
+    while let Ok(ev) = events.try_recv() {
+        if let SwarmEvent::Connection(c, info) = ev {
+            assert_eq!(info.public_key.to_hex(), js_pk);
+            live = Some(c); // the last one is the survivor
+        }
+    }
+    let mut conn = live.expect("a connection event");
+    let mut buf = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .expect("hello in time")
+        .expect("read");
+    assert_eq!(&buf[..n], b"hello from js");
+    conn.write_all(b"hello from rust").await.expect("write");
+    let (line, _) = js.until("data ").await;
+    assert_eq!(line, format!("data {rust_pk} hello from rust"));
+    let _ = js.ask("exit", "bye").await;
+    swarm.destroy().await;
+}
+
+#[test]
+fn duplicate_pair_on_a_js_testnet() {
+    if common::netns::run_inside("duplicate_pair_on_a_js_testnet", 0) {
+        return;
+    }
+    runtime().block_on(async {
+        let (_tn, boot) = js_testnet().await;
+        // Two key orders, so that each side is once the expected initiator.
+        duplicate_pair(boot, 0x01, 0xfe).await;
+        duplicate_pair(boot, 0xfd, 0x02).await;
+    });
+}
+
+#[test]
+fn duplicate_pair_on_a_rust_testnet() {
+    if common::netns::run_inside("duplicate_pair_on_a_rust_testnet", 0) {
+        return;
+    }
+    runtime().block_on(async {
+        let (_net, boot) = rust_testnet().await;
+        duplicate_pair(boot, 0x03, 0xfc).await;
+        duplicate_pair(boot, 0xfb, 0x04).await;
+    });
+}
