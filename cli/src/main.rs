@@ -14,6 +14,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod join;
 use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::dht::{Connection, Dht};
 use p2pswarm::rpc::driver::DhtConfig;
@@ -124,6 +125,27 @@ enum Command {
         /// Comma-separated HOST:PORT list of nodes to join.
         #[arg(long, env = "P2PSWARM_BOOTSTRAP", value_parser = parse_bootstrap)]
         bootstrap: Option<BootstrapList>,
+    },
+    /// Join a topic: stdin lines go to every connected peer, peer data to stdout, events to
+    /// stderr (JSON lines with --json).
+    Join {
+        /// 64 hex characters, or any string (hashed with BLAKE2b-256).
+        topic: String,
+        /// Announce and accept connections (default: both roles).
+        #[arg(long)]
+        server: bool,
+        /// Look up and connect (default: both roles).
+        #[arg(long)]
+        client: bool,
+        /// 32-byte seed as 64 hex characters (default: random).
+        #[arg(long, value_parser = parse_seed)]
+        seed: Option<[u8; 32]>,
+        /// Comma-separated HOST:PORT list of DHT nodes (default: the public HyperDHT nodes).
+        #[arg(long, env = "P2PSWARM_BOOTSTRAP", value_parser = parse_bootstrap)]
+        bootstrap: Option<BootstrapList>,
+        /// Events as JSON lines.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the public key of a key pair (from --seed, else a new random one; its seed goes
     /// to stderr).
@@ -257,6 +279,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Demo { peers } => demo::run(peers).await,
+        Command::Join {
+            topic,
+            server,
+            client,
+            seed,
+            bootstrap,
+            json,
+        } => join::run(&topic, server, client, seed, dht_config(bootstrap), json).await,
         Command::Keygen { seed } => {
             println!("{}", key_pair(seed).public_key().to_hex());
             Ok(())
