@@ -5,58 +5,24 @@
 
 #![allow(clippy::panic, clippy::too_many_lines)]
 
+mod common;
+
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::time::{Duration, Instant};
 
 use p2pswarm::crypto::{ns, KeyPair, PublicKey};
 use p2pswarm::dht::messages::{commands, Announce, Handshake, Mode, PeerRecord};
 use p2pswarm::dht::sign::{public_key_target, sign_announce};
-use p2pswarm::dht::{ConnectError, Dht};
+use p2pswarm::dht::ConnectError;
 use p2pswarm::encoding::to_vec;
 use p2pswarm::noise::{Handshake as Noise, Pattern};
-use p2pswarm::rpc::driver::DhtConfig;
 use p2pswarm::rpc::message::{errors, Message, Request};
 use p2pswarm::rpc::node::{Node, NodeConfig, SocketKind};
 use p2pswarm::testing::Rng;
 
-const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-async fn testnet(n: usize) -> (Vec<Dht>, SocketAddrV4) {
-    let boot = Dht::bind(DhtConfig {
-        bootstrap: Vec::new(),
-        host: HOST,
-        ephemeral: Some(false),
-        firewalled: false,
-        public_addr: Some(SocketAddrV4::new(HOST, 0)),
-        ..DhtConfig::default()
-    })
-    .await
-    .expect("boot");
-    let addr = match boot.rpc().local_addr() {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(_) => panic!("ipv6"),
-    };
-    let mut all = vec![boot];
-    for _ in 1..n {
-        let d = Dht::bind(DhtConfig {
-            bootstrap: vec![addr],
-            host: HOST,
-            ephemeral: Some(false),
-            ..DhtConfig::default()
-        })
-        .await
-        .expect("node");
-        tokio::time::timeout(Duration::from_secs(20), d.ready())
-            .await
-            .expect("ready");
-        all.push(d);
-    }
-    (all, addr)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forged_wrong_key_and_garbage_input() {
-    let (net, _boot) = testnet(8).await;
+    let (net, _boot) = common::net::rust_testnet(8).await;
     let client = &net[5];
     let topic = [0x3cu8; 32];
 

@@ -7,7 +7,9 @@
 
 #![allow(clippy::panic, clippy::too_many_lines)]
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,39 +20,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const N: usize = 4 << 20;
-
-async fn testnet(n: usize) -> (Vec<Dht>, SocketAddrV4) {
-    let boot = Dht::bind(DhtConfig {
-        bootstrap: Vec::new(),
-        host: HOST,
-        ephemeral: Some(false),
-        firewalled: false,
-        public_addr: Some(SocketAddrV4::new(HOST, 0)),
-        ..DhtConfig::default()
-    })
-    .await
-    .expect("bootstrapper");
-    let addr = match boot.rpc().local_addr() {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(_) => panic!("ipv6"),
-    };
-    let mut all = vec![boot];
-    for _ in 1..n {
-        let d = Dht::bind(DhtConfig {
-            bootstrap: vec![addr],
-            host: HOST,
-            ephemeral: Some(false),
-            ..DhtConfig::default()
-        })
-        .await
-        .expect("node");
-        tokio::time::timeout(Duration::from_secs(20), d.ready())
-            .await
-            .expect("ready");
-        all.push(d);
-    }
-    (all, addr)
-}
 
 async fn peer(boot: SocketAddrV4, seed: u8) -> Dht {
     let d = Dht::bind_with_key_pair(
@@ -72,7 +41,7 @@ async fn peer(boot: SocketAddrV4, seed: u8) -> Dht {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connect_through_the_dht_and_exchange_data() {
-    let (_net, boot) = testnet(8).await;
+    let (_net, boot) = common::net::rust_testnet(8).await;
     let server_dht = peer(boot, 1).await;
     let client_dht = peer(boot, 2).await;
     let server_kp = KeyPair::from_seed(&[0x5e; 32]);

@@ -4,54 +4,20 @@
 
 #![allow(clippy::panic, clippy::too_many_lines)]
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+mod common;
+
+use std::net::SocketAddrV4;
 use std::time::Duration;
 
 use p2pswarm::crypto::KeyPair;
 use p2pswarm::dht::messages::{commands, MutablePutRequest};
 use p2pswarm::dht::sign::public_key_target;
-use p2pswarm::dht::{Dht, DhtError};
+use p2pswarm::dht::DhtError;
 use p2pswarm::encoding::to_vec;
-use p2pswarm::rpc::driver::DhtConfig;
-
-const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-async fn testnet(n: usize) -> Vec<Dht> {
-    let boot = Dht::bind(DhtConfig {
-        bootstrap: Vec::new(),
-        host: HOST,
-        ephemeral: Some(false),
-        firewalled: false,
-        public_addr: Some(SocketAddrV4::new(HOST, 0)),
-        ..DhtConfig::default()
-    })
-    .await
-    .expect("bootstrapper");
-    let addr = match boot.rpc().local_addr() {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(_) => panic!("ipv6"),
-    };
-    let mut all = vec![boot];
-    for _ in 1..n {
-        let d = Dht::bind(DhtConfig {
-            bootstrap: vec![addr],
-            host: HOST,
-            ephemeral: Some(false),
-            ..DhtConfig::default()
-        })
-        .await
-        .expect("node");
-        tokio::time::timeout(Duration::from_secs(20), d.ready())
-            .await
-            .expect("ready");
-        all.push(d);
-    }
-    all
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announce_lookup_put_get() {
-    let net = testnet(10).await;
+    let (net, _) = common::net::rust_testnet(10).await;
     let (a, b) = (&net[3], &net[7]);
     let topic = [0x42u8; 32];
     let server = KeyPair::from_seed(&[9; 32]);

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -89,39 +89,6 @@ async fn js_testnet() -> (Js, SocketAddrV4) {
         .parse()
         .expect("addr");
     (tn, boot)
-}
-
-async fn rust_testnet() -> (Vec<Dht>, SocketAddrV4) {
-    let boot = Dht::bind(DhtConfig {
-        bootstrap: Vec::new(),
-        host: HOST,
-        ephemeral: Some(false),
-        firewalled: false,
-        public_addr: Some(SocketAddrV4::new(HOST, 0)),
-        ..DhtConfig::default()
-    })
-    .await
-    .expect("boot");
-    let addr = match boot.rpc().local_addr() {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(_) => panic!("ipv6"),
-    };
-    let mut all = vec![boot];
-    for _ in 1..8 {
-        let d = Dht::bind(DhtConfig {
-            bootstrap: vec![addr],
-            host: HOST,
-            ephemeral: Some(false),
-            ..DhtConfig::default()
-        })
-        .await
-        .expect("node");
-        tokio::time::timeout(Duration::from_secs(20), d.ready())
-            .await
-            .expect("ready");
-        all.push(d);
-    }
-    (all, addr)
 }
 
 /// Both peers server+client on one topic: exactly one connection each, messages both ways.
@@ -222,7 +189,7 @@ fn duplicate_pair_on_a_rust_testnet() {
         return;
     }
     runtime().block_on(async {
-        let (_net, boot) = rust_testnet().await;
+        let (_net, boot) = common::net::rust_testnet(8).await;
         duplicate_pair(boot, 0x03, 0xfc).await;
         duplicate_pair(boot, 0xfb, 0x04).await;
     });

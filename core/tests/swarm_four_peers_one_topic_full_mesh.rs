@@ -5,8 +5,10 @@
 
 #![allow(clippy::panic, clippy::too_many_lines)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,39 +19,6 @@ use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmConnection, SwarmEve
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
-
-async fn testnet(n: usize) -> (Vec<Dht>, SocketAddrV4) {
-    let boot = Dht::bind(DhtConfig {
-        bootstrap: Vec::new(),
-        host: HOST,
-        ephemeral: Some(false),
-        firewalled: false,
-        public_addr: Some(SocketAddrV4::new(HOST, 0)),
-        ..DhtConfig::default()
-    })
-    .await
-    .expect("boot");
-    let addr = match boot.rpc().local_addr() {
-        SocketAddr::V4(a) => a,
-        SocketAddr::V6(_) => panic!("ipv6"),
-    };
-    let mut all = vec![boot];
-    for _ in 1..n {
-        let d = Dht::bind(DhtConfig {
-            bootstrap: vec![addr],
-            host: HOST,
-            ephemeral: Some(false),
-            ..DhtConfig::default()
-        })
-        .await
-        .expect("node");
-        tokio::time::timeout(Duration::from_secs(20), d.ready())
-            .await
-            .expect("ready");
-        all.push(d);
-    }
-    (all, addr)
-}
 
 async fn swarm(
     boot: SocketAddrV4,
@@ -74,7 +43,7 @@ async fn swarm(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_peers_connect_once_each() {
-    let (_net, boot) = testnet(8).await;
+    let (_net, boot) = common::net::rust_testnet(8).await;
     let topic = [0x70u8; 32];
     let mut swarms = Vec::new();
     for seed in 1..=4u8 {
@@ -163,7 +132,7 @@ async fn four_peers_connect_once_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firewalled_peer_is_never_connected() {
-    let (_net, boot) = testnet(6).await;
+    let (_net, boot) = common::net::rust_testnet(6).await;
     let topic = [0x71u8; 32];
     let banned = *KeyPair::from_seed(&[12; 32]).public_key();
     let cfg = SwarmConfig {
