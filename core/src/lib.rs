@@ -6,6 +6,7 @@ pub mod dht;
 pub mod encoding;
 pub mod noise;
 pub mod rpc;
+pub mod runtime;
 pub mod secret_stream;
 pub mod swarm;
 pub mod testing;

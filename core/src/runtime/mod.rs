@@ -1,0 +1,967 @@
+//! The runtime thread and the handle layer every binding wraps (C, Python, Node, uniffi).
+//!
+//! * [`Runtime`] starts one named thread (`p2pswarm-rt`) running a current-thread tokio
+//!   runtime that owns every swarm, DHT node and connection created through it.
+//! * Handles ([`SwarmHandle`], [`Discovery`], [`DhtHandle`], [`ServerHandle`], [`Conn`]) are
+//!   cheap, `Send + Sync` clones. Each call is a message to the runtime thread (a task spawned
+//!   on it); async calls return a [`Reply`], a future that awaits the oneshot the runtime fills,
+//!   so any executor can await it (asyncio, napi promises, uniffi) and C can block on it with
+//!   [`Reply::wait`].
+//! * Events leave through one primitive, [`EventQueue::next_event`] (also: blocking pull with
+//!   timeout, a readiness fd, a handler on the runtime thread). Received bytes are events too.
+//! * [`Runtime::shutdown`] is idempotent and never joins the runtime thread from itself; dropping
+//!   the last [`Runtime`] clone shuts it down.
+//!
+//! Only the private `adapter` module knows the swarm API of [`crate::swarm`].
+
+mod adapter;
+mod events;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+pub use events::{Event, EventQueue, Handler, Next};
+
+use crate::crypto::{KeyPair, PublicKey};
+use crate::dht::{ConnectError, Dht, DhtError, LookupReply, MutableValue};
+use crate::rpc::driver::DhtConfig;
+
+/// Why a runtime call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The runtime (or the object) is shut down.
+    #[error("closed")]
+    Closed,
+    /// A blocking wait was attempted on the runtime thread (e.g. from an event handler).
+    #[error("blocking call on the runtime thread would deadlock")]
+    WouldDeadlock,
+    /// An argument was invalid.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The UDP sockets could not be bound.
+    #[error("bind failed: {0}")]
+    Bind(String),
+    /// The node did not finish bootstrapping in time.
+    #[error("bootstrap timed out")]
+    BootstrapTimeout,
+    /// A connect failed.
+    #[error("connect failed: {0}")]
+    Connect(ConnectError),
+    /// A DHT operation failed.
+    #[error("dht: {0}")]
+    Dht(DhtError),
+    /// The operation is not supported (yet).
+    #[error("unsupported: {0}")]
+    Unsupported(&'static str),
+    /// A stream failed.
+    #[error("i/o: {0}")]
+    Io(String),
+    /// The runtime thread could not be started.
+    #[error("runtime: {0}")]
+    Runtime(String),
+}
+
+/// Result of the handle layer.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+struct RtInner {
+    handle: tokio::runtime::Handle,
+    thread: ThreadId,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+    join: Mutex<Option<std::thread::JoinHandle<()>>>,
+    queues: Mutex<Vec<EventQueue>>,
+}
+
+impl RtInner {
+    fn shutdown(&self) {
+        let stop = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(stop) = stop {
+            let _ = stop.send(());
+        }
+        let join = if std::thread::current().id() == self.thread {
+            None // never join the runtime thread from itself: it exits on its own
+        } else {
+            self.join
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        };
+        if let Some(j) = join {
+            let _ = j.join();
+        }
+        let queues =
+            std::mem::take(&mut *self.queues.lock().unwrap_or_else(PoisonError::into_inner));
+        for q in queues {
+            q.close();
+        }
+    }
+}
+
+impl Drop for RtInner {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The runtime thread (cheap to clone; the last clone dropped shuts it down).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RtInner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").finish_non_exhaustive()
+    }
+}
+
+/// The pending result of an async call: a future (any executor) or [`Reply::wait`].
+#[derive(Debug)]
+pub struct Reply<T> {
+    rx: oneshot::Receiver<T>,
+    thread: ThreadId,
+}
+
+impl<T> Future for Reply<T> {
+    type Output = Result<T>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx).poll(cx).map_err(|_| Error::Closed)
+    }
+}
+
+impl<T> Reply<T> {
+    /// Blocks the calling thread until the result is there. Fails with
+    /// [`Error::WouldDeadlock`] on the runtime thread, [`Error::Closed`] after shutdown.
+    pub fn wait(self) -> Result<T> {
+        if std::thread::current().id() == self.thread {
+            return Err(Error::WouldDeadlock);
+        }
+        self.rx.blocking_recv().map_err(|_| Error::Closed)
+    }
+}
+
+impl Reply<Result<()>> {
+    /// [`Reply::wait`], flattened.
+    pub fn wait_flat(self) -> Result<()> {
+        self.wait()?
+    }
+}
+
+impl Runtime {
+    /// Starts the runtime thread.
+    pub fn new() -> Result<Self> {
+        let (htx, hrx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let join = std::thread::Builder::new()
+            .name("p2pswarm-rt".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => {
+                        let _ = htx.send(Ok(rt.handle().clone()));
+                        rt.block_on(async move {
+                            let _ = stop_rx.await;
+                        });
+                        drop(rt); // cancels every task: closes sockets and connections
+                    }
+                    Err(e) => {
+                        let _ = htx.send(Err(e.to_string()));
+                    }
+                }
+            })
+            .map_err(|e| Error::Runtime(e.to_string()))?;
+        let thread = join.thread().id();
+        let handle = hrx
+            .recv()
+            .map_err(|e| Error::Runtime(e.to_string()))?
+            .map_err(Error::Runtime)?;
+        Ok(Self {
+            inner: Arc::new(RtInner {
+                handle,
+                thread,
+                stop: Mutex::new(Some(stop_tx)),
+                join: Mutex::new(Some(join)),
+                queues: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `fut` on the runtime thread; the reply carries its output.
+    pub fn call<F, T>(&self, fut: F) -> Reply<T>
+    where
+        F: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.inner.handle.spawn(async move {
+            let _ = tx.send(fut.await);
+        });
+        Reply {
+            rx,
+            thread: self.inner.thread,
+        }
+    }
+
+    /// Runs `f` synchronously with the runtime entered (so it may spawn tasks).
+    fn enter<T>(&self, f: impl FnOnce() -> T) -> T {
+        let _g = self.inner.handle.enter();
+        f()
+    }
+
+    /// Whether the calling thread is the runtime thread (where blocking waits are refused).
+    pub fn on_runtime_thread(&self) -> bool {
+        std::thread::current().id() == self.inner.thread
+    }
+
+    /// A new event queue, closed when the runtime shuts down.
+    pub fn event_queue(&self) -> Result<EventQueue> {
+        let q = EventQueue::new().map_err(|e| Error::Runtime(e.to_string()))?;
+        self.inner
+            .queues
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(q.clone());
+        Ok(q)
+    }
+
+    /// Stops the runtime thread (idempotent): every swarm, node and connection is dropped, and
+    /// event queues close. Joins the thread unless called on it.
+    pub fn shutdown(&self) {
+        self.inner.shutdown();
+    }
+
+    /// Creates a swarm whose events go to `events`.
+    pub fn swarm(&self, opts: SwarmOptions, events: &EventQueue) -> Reply<Result<SwarmHandle>> {
+        let rt = self.clone();
+        let q = events.clone();
+        self.call(async move {
+            let (swarm, mut ev) = adapter::create(opts).await?;
+            let id = next_id();
+            let thread = rt.inner.thread;
+            tokio::spawn(async move {
+                while let Some(e) = ev.next().await {
+                    match e {
+                        adapter::SwarmEvent::Connection(c, info) => {
+                            let (remote, hh, init) = adapter::connection_meta(&c);
+                            let conn = Conn::start(thread, &q, c, remote, hh, init);
+                            q.push(Event::Connection {
+                                source: id,
+                                conn: conn.0,
+                                peer: Some(info),
+                            });
+                            tokio::spawn(conn.1);
+                        }
+                        adapter::SwarmEvent::Update => q.push(Event::Update { source: id }),
+                        adapter::SwarmEvent::Ban(peer) => q.push(Event::Ban { source: id, peer }),
+                    }
+                }
+            });
+            Ok(SwarmHandle { rt, swarm, id })
+        })
+    }
+
+    /// Binds a DHT node (and waits until it is bootstrapped); connections it makes or accepts
+    /// report to `events`.
+    pub fn dht(&self, opts: DhtOptions, events: &EventQueue) -> Reply<Result<DhtHandle>> {
+        let rt = self.clone();
+        let q = events.clone();
+        self.call(async move {
+            let kp = adapter::key_pair(opts.key_pair.as_ref(), opts.seed.as_ref());
+            let dht = adapter::bind_dht(
+                adapter::dht_config(opts.bootstrap.as_ref(), opts.host),
+                kp,
+                opts.ready_timeout,
+            )
+            .await?;
+            Ok(DhtHandle { rt, dht, events: q })
+        })
+    }
+
+    /// Starts a loopback testnet of `n` persistent nodes (the first is the bootstrapper).
+    pub fn testnet(&self, n: usize) -> Reply<Result<Testnet>> {
+        let rt = self.clone();
+        self.call(async move {
+            let host = Ipv4Addr::LOCALHOST;
+            let boot = Dht::bind(DhtConfig {
+                bootstrap: Vec::new(),
+                host,
+                ephemeral: Some(false),
+                firewalled: false,
+                public_addr: Some(SocketAddrV4::new(host, 0)),
+                ..DhtConfig::default()
+            })
+            .await
+            .map_err(|e| Error::Bind(e.to_string()))?;
+            let SocketAddr::V4(addr) = boot.rpc().local_addr() else {
+                return Err(Error::Bind("the testnet binds IPv4".into()));
+            };
+            let mut nodes = vec![boot];
+            for _ in 1..n.max(1) {
+                let d = Dht::bind(DhtConfig {
+                    bootstrap: vec![addr],
+                    host,
+                    ephemeral: Some(false),
+                    ..DhtConfig::default()
+                })
+                .await
+                .map_err(|e| Error::Bind(e.to_string()))?;
+                nodes.push(d);
+                // (no wait per node: they bootstrap concurrently)
+            }
+            for d in &nodes[1..] {
+                if tokio::time::timeout(Duration::from_secs(20), d.ready())
+                    .await
+                    .is_err()
+                {
+                    for d in &nodes {
+                        d.destroy();
+                    }
+                    return Err(Error::BootstrapTimeout);
+                }
+            }
+            Ok(Testnet {
+                rt,
+                nodes,
+                bootstrap: addr,
+            })
+        })
+    }
+}
+
+/// Options of a swarm (all optional).
+#[derive(Clone, Default)]
+pub struct SwarmOptions {
+    /// Identity (wins over `seed`; default: random).
+    pub key_pair: Option<KeyPair>,
+    /// Seed of the identity.
+    pub seed: Option<[u8; 32]>,
+    /// Soft cap on connections (default 64).
+    pub max_peers: Option<usize>,
+    /// Concurrent outgoing attempts (default 3).
+    pub max_parallel: Option<usize>,
+    /// `true` rejects a remote key. Runs on the runtime thread.
+    pub firewall: Option<Firewall>,
+    /// Bootstrap nodes (default: the public network).
+    pub bootstrap: Option<Vec<SocketAddrV4>>,
+    /// Local address to bind (default 0.0.0.0).
+    pub host: Option<Ipv4Addr>,
+    /// How long to wait for bootstrapping.
+    pub ready_timeout: Duration,
+}
+
+impl SwarmOptions {
+    /// Defaults with a 30 s bootstrap timeout.
+    pub fn new() -> Self {
+        Self {
+            ready_timeout: Duration::from_secs(30),
+            ..Self::default()
+        }
+    }
+}
+
+impl std::fmt::Debug for SwarmOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwarmOptions")
+            .field("max_peers", &self.max_peers)
+            .field("bootstrap", &self.bootstrap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A firewall: `true` rejects the key.
+pub type Firewall = Arc<dyn Fn(&PublicKey) -> bool + Send + Sync>;
+
+/// Options of a DHT node.
+#[derive(Debug, Clone, Default)]
+pub struct DhtOptions {
+    /// Default key pair of the node (wins over `seed`).
+    pub key_pair: Option<KeyPair>,
+    /// Seed of the default key pair.
+    pub seed: Option<[u8; 32]>,
+    /// Bootstrap nodes (default: the public network).
+    pub bootstrap: Option<Vec<SocketAddrV4>>,
+    /// Local address to bind.
+    pub host: Option<Ipv4Addr>,
+    /// How long to wait for bootstrapping.
+    pub ready_timeout: Duration,
+}
+
+impl DhtOptions {
+    /// Defaults with a 30 s bootstrap timeout.
+    pub fn new() -> Self {
+        Self {
+            ready_timeout: Duration::from_secs(30),
+            ..Self::default()
+        }
+    }
+}
+
+/// Server/client roles of a joined topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinOptions {
+    /// Announce and accept.
+    pub server: bool,
+    /// Look up and connect.
+    pub client: bool,
+}
+
+/// What a swarm knows about a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    /// Its key.
+    pub public_key: PublicKey,
+    /// Topics it was found on (as a client).
+    pub topics: Vec<[u8; 32]>,
+    /// Reconnects are prioritised.
+    pub prioritized: bool,
+    /// Banned.
+    pub banned: bool,
+    /// Added with `join_peer`.
+    pub explicit: bool,
+}
+
+/// A swarm on the runtime thread.
+#[derive(Clone)]
+pub struct SwarmHandle {
+    rt: Runtime,
+    swarm: adapter::Swarm,
+    id: u64,
+}
+
+impl std::fmt::Debug for SwarmHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SwarmHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SwarmHandle {
+    /// The id in this swarm's events.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Our key.
+    pub fn public_key(&self) -> PublicKey {
+        adapter::public_key(&self.swarm)
+    }
+
+    /// Joins a topic.
+    pub fn join(&self, topic: [u8; 32], opts: JoinOptions) -> Reply<Result<Discovery>> {
+        let s = self.swarm.clone();
+        let rt = self.rt.clone();
+        self.rt.call(async move {
+            let d = adapter::join(&s, topic, opts).await?;
+            Ok(Discovery { rt, d, topic })
+        })
+    }
+
+    /// Leaves a topic (existing connections stay).
+    pub fn leave(&self, topic: [u8; 32]) -> Reply<()> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::leave(&s, topic).await })
+    }
+
+    /// Keeps a connection to `key`.
+    pub fn join_peer(&self, key: PublicKey) {
+        self.rt.enter(|| adapter::join_peer(&self.swarm, key));
+    }
+
+    /// Stops keeping a connection to `key`.
+    pub fn leave_peer(&self, key: &PublicKey) {
+        self.rt.enter(|| adapter::leave_peer(&self.swarm, key));
+    }
+
+    /// Accepts connections.
+    pub fn listen(&self) -> Reply<Result<()>> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::listen(&s).await })
+    }
+
+    /// Waits for pending announces and connection attempts.
+    pub fn flush(&self) -> Reply<bool> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::flush(&s).await })
+    }
+
+    /// Suspends networking.
+    pub fn suspend(&self) -> Reply<Result<()>> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::suspend(&s).await })
+    }
+
+    /// Resumes networking.
+    pub fn resume(&self) -> Reply<Result<()>> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::resume(&s).await })
+    }
+
+    /// Leaves everything, closes connections and the DHT node.
+    pub fn destroy(&self) -> Reply<()> {
+        let s = self.swarm.clone();
+        self.rt.call(async move { adapter::destroy(&s).await })
+    }
+
+    /// Connection attempts in progress.
+    pub fn connecting(&self) -> usize {
+        adapter::connecting(&self.swarm)
+    }
+
+    /// Open connections.
+    pub fn connections(&self) -> usize {
+        adapter::connections(&self.swarm)
+    }
+
+    /// Known peers.
+    pub fn peers(&self) -> Vec<PeerInfo> {
+        adapter::peers(&self.swarm)
+    }
+
+    /// One peer.
+    pub fn peer(&self, key: &PublicKey) -> Option<PeerInfo> {
+        adapter::peer(&self.swarm, key)
+    }
+
+    /// Bans or un-bans a peer.
+    pub fn ban(&self, key: &PublicKey, banned: bool) {
+        self.rt.enter(|| adapter::ban(&self.swarm, key, banned));
+    }
+
+    /// The swarm's DHT node; its connections report to `events`.
+    pub fn dht(&self, events: &EventQueue) -> DhtHandle {
+        DhtHandle {
+            rt: self.rt.clone(),
+            dht: adapter::dht(&self.swarm),
+            events: events.clone(),
+        }
+    }
+}
+
+/// A joined topic.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    rt: Runtime,
+    d: adapter::Discovery,
+    topic: [u8; 32],
+}
+
+impl Discovery {
+    /// The topic.
+    pub fn topic(&self) -> [u8; 32] {
+        self.topic
+    }
+
+    /// Waits until the topic is announced (server) and looked up (client).
+    pub fn flushed(&self) -> Reply<bool> {
+        let d = self.d.clone();
+        self.rt.call(async move { d.flushed().await })
+    }
+
+    /// Changes the roles and re-announces.
+    pub fn refresh(&self, opts: JoinOptions) -> Reply<Result<bool>> {
+        let d = self.d.clone();
+        self.rt.call(async move { d.refresh(opts).await })
+    }
+
+    /// Stops discovering the topic.
+    pub fn destroy(&self) -> Reply<()> {
+        let d = self.d.clone();
+        self.rt.call(async move { d.destroy().await })
+    }
+}
+
+/// A DHT node on the runtime thread.
+#[derive(Debug, Clone)]
+pub struct DhtHandle {
+    rt: Runtime,
+    dht: Dht,
+    events: EventQueue,
+}
+
+impl DhtHandle {
+    /// The node's default key.
+    pub fn public_key(&self) -> PublicKey {
+        *self.dht.key_pair().public_key()
+    }
+
+    /// Connects to the server on `remote` (with `key_pair`, default the node's).
+    pub fn connect(&self, remote: PublicKey, key_pair: Option<KeyPair>) -> Reply<Result<Conn>> {
+        let dht = self.dht.clone();
+        let rt = self.rt.clone();
+        let q = self.events.clone();
+        self.rt.call(async move {
+            let kp = key_pair.unwrap_or_else(|| dht.key_pair().clone());
+            let c = dht
+                .connect_with(&kp, &remote)
+                .await
+                .map_err(Error::Connect)?;
+            let hh = c.handshake_hash().copied();
+            let (conn, pump) = Conn::start(rt.inner.thread, &q, c, remote, hh, true);
+            tokio::spawn(pump);
+            Ok(conn)
+        })
+    }
+
+    /// Listens on `key_pair` (default the node's): accepted connections are
+    /// [`Event::Connection`]s with the server's id as source.
+    pub fn listen(&self, key_pair: Option<KeyPair>) -> Reply<Result<ServerHandle>> {
+        let dht = self.dht.clone();
+        let rt = self.rt.clone();
+        let q = self.events.clone();
+        self.rt.call(async move {
+            let kp = key_pair.unwrap_or_else(|| dht.key_pair().clone());
+            let pk = *kp.public_key();
+            let mut server = dht.listen(kp, None).await.map_err(Error::Dht)?;
+            let id = next_id();
+            let (stop_tx, mut stop_rx) = oneshot::channel::<oneshot::Sender<()>>();
+            let thread = rt.inner.thread;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        c = server.accept() => {
+                            let Some(c) = c else { return };
+                            let Some(remote) = c.remote_public_key().copied() else { continue };
+                            let hh = c.handshake_hash().copied();
+                            let (conn, pump) = Conn::start(thread, &q, c, remote, hh, false);
+                            q.push(Event::Connection { source: id, conn, peer: None });
+                            tokio::spawn(pump);
+                        }
+                        done = &mut stop_rx => {
+                            server.close().await;
+                            if let Ok(done) = done {
+                                let _ = done.send(());
+                            }
+                            return;
+                        }
+                    }
+                }
+            });
+            Ok(ServerHandle {
+                rt,
+                id,
+                public_key: pk,
+                stop: Arc::new(Mutex::new(Some(stop_tx))),
+            })
+        })
+    }
+
+    /// Peer records under `topic`.
+    pub fn lookup(&self, topic: [u8; 32]) -> Reply<Result<Vec<LookupReply>>> {
+        let dht = self.dht.clone();
+        self.rt
+            .call(async move { dht.lookup(topic).await.map_err(Error::Dht) })
+    }
+
+    /// Announces `key_pair` under `topic`.
+    pub fn announce(&self, topic: [u8; 32], key_pair: KeyPair) -> Reply<Result<usize>> {
+        let dht = self.dht.clone();
+        self.rt.call(async move {
+            dht.announce(topic, &key_pair, &[])
+                .await
+                .map_err(Error::Dht)
+        })
+    }
+
+    /// Removes an announcement.
+    pub fn unannounce(&self, topic: [u8; 32], key_pair: KeyPair) -> Reply<Result<usize>> {
+        let dht = self.dht.clone();
+        self.rt
+            .call(async move { dht.unannounce(topic, &key_pair).await.map_err(Error::Dht) })
+    }
+
+    /// Stores an immutable value; returns its hash.
+    pub fn immutable_put(&self, value: Vec<u8>) -> Reply<Result<[u8; 32]>> {
+        let dht = self.dht.clone();
+        self.rt
+            .call(async move { dht.immutable_put(&value).await.map_err(Error::Dht) })
+    }
+
+    /// Fetches an immutable value.
+    pub fn immutable_get(&self, hash: [u8; 32]) -> Reply<Result<Vec<u8>>> {
+        let dht = self.dht.clone();
+        self.rt
+            .call(async move { dht.immutable_get(hash).await.map_err(Error::Dht) })
+    }
+
+    /// Stores a signed mutable value.
+    pub fn mutable_put(&self, key_pair: KeyPair, value: Vec<u8>, seq: u64) -> Reply<Result<usize>> {
+        let dht = self.dht.clone();
+        self.rt.call(async move {
+            dht.mutable_put(&key_pair, &value, seq)
+                .await
+                .map_err(Error::Dht)
+        })
+    }
+
+    /// Fetches the latest mutable value with seq ≥ `min_seq`.
+    pub fn mutable_get(&self, key: PublicKey, min_seq: u64) -> Reply<Result<MutableValue>> {
+        let dht = self.dht.clone();
+        self.rt
+            .call(async move { dht.mutable_get(&key, min_seq).await.map_err(Error::Dht) })
+    }
+
+    /// Closes the node.
+    pub fn destroy(&self) {
+        self.rt.enter(|| self.dht.destroy());
+    }
+}
+
+/// A listening DHT server.
+#[derive(Debug, Clone)]
+pub struct ServerHandle {
+    rt: Runtime,
+    id: u64,
+    public_key: PublicKey,
+    stop: Arc<Mutex<Option<oneshot::Sender<oneshot::Sender<()>>>>>,
+}
+
+impl ServerHandle {
+    /// The id in this server's events.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The key clients connect to.
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
+    }
+
+    /// Stops listening and unannounces (idempotent).
+    pub fn close(&self) -> Reply<()> {
+        let stop = self
+            .stop
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        self.rt.call(async move {
+            if let Some(stop) = stop {
+                let (tx, rx) = oneshot::channel();
+                if stop.send(tx).is_ok() {
+                    let _ = rx.await;
+                }
+            }
+        })
+    }
+}
+
+/// A loopback testnet.
+#[derive(Debug)]
+pub struct Testnet {
+    rt: Runtime,
+    nodes: Vec<Dht>,
+    bootstrap: SocketAddrV4,
+}
+
+impl Testnet {
+    /// The bootstrap address (127.0.0.1:port).
+    pub fn bootstrap(&self) -> SocketAddrV4 {
+        self.bootstrap
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Never empty.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+}
+
+impl Drop for Testnet {
+    fn drop(&mut self) {
+        let nodes = std::mem::take(&mut self.nodes);
+        self.rt.enter(|| {
+            for n in &nodes {
+                n.destroy();
+            }
+        });
+    }
+}
+
+enum ConnCmd {
+    Write(Vec<u8>, Option<oneshot::Sender<Result<()>>>),
+    End,
+    Destroy,
+}
+
+struct ConnInner {
+    id: u64,
+    remote: PublicKey,
+    handshake_hash: Option<[u8; 64]>,
+    is_initiator: bool,
+    tx: mpsc::UnboundedSender<ConnCmd>,
+    thread: ThreadId,
+}
+
+/// An encrypted connection owned by the runtime thread. Received bytes arrive as
+/// [`Event::Data`]; dropping the last clone destroys the connection.
+#[derive(Clone)]
+pub struct Conn {
+    inner: Arc<ConnInner>,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("id", &self.inner.id)
+            .field("remote", &self.inner.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+type Pump = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+impl Conn {
+    /// Wraps a stream: returns the handle and the task that pumps it (to spawn after the
+    /// connection event is queued, so that its data events follow it).
+    fn start<S>(
+        thread: ThreadId,
+        q: &EventQueue,
+        stream: S,
+        remote: PublicKey,
+        handshake_hash: Option<[u8; 64]>,
+        is_initiator: bool,
+    ) -> (Conn, Pump)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let id = next_id();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let conn = Conn {
+            inner: Arc::new(ConnInner {
+                id,
+                remote,
+                handshake_hash,
+                is_initiator,
+                tx,
+                thread,
+            }),
+        };
+        (conn, Box::pin(pump(id, q.clone(), stream, rx)))
+    }
+
+    /// The id in this connection's events.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// The remote key.
+    pub fn remote_public_key(&self) -> PublicKey {
+        self.inner.remote
+    }
+
+    /// The Noise handshake hash.
+    pub fn handshake_hash(&self) -> Option<[u8; 64]> {
+        self.inner.handshake_hash
+    }
+
+    /// Whether we dialled.
+    pub fn is_initiator(&self) -> bool {
+        self.inner.is_initiator
+    }
+
+    /// Queues bytes (never blocks; a failure closes the connection with a `Close` event).
+    pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
+        self.inner
+            .tx
+            .send(ConnCmd::Write(data, None))
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Writes bytes; the reply says when they were handed to the stream.
+    pub fn write(&self, data: Vec<u8>) -> Reply<Result<()>> {
+        let (tx, rx) = oneshot::channel();
+        // On failure the sender is dropped with the command: the reply reports `Closed`.
+        let _ = self.inner.tx.send(ConnCmd::Write(data, Some(tx)));
+        Reply {
+            rx,
+            thread: self.inner.thread,
+        }
+    }
+
+    /// Ends our side (the remote sees end of stream; reading goes on).
+    pub fn end(&self) -> Result<()> {
+        self.inner.tx.send(ConnCmd::End).map_err(|_| Error::Closed)
+    }
+
+    /// Closes the connection now.
+    pub fn destroy(&self) -> Result<()> {
+        self.inner
+            .tx
+            .send(ConnCmd::Destroy)
+            .map_err(|_| Error::Closed)
+    }
+}
+
+async fn pump<S>(id: u64, q: EventQueue, mut stream: S, mut rx: mpsc::UnboundedReceiver<ConnCmd>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut read_done = false;
+    let mut ended = false;
+    let error = loop {
+        if read_done && ended {
+            break None;
+        }
+        tokio::select! {
+            r = stream.read(&mut buf), if !read_done => match r {
+                Ok(0) => {
+                    read_done = true;
+                    q.push(Event::End { conn: id });
+                }
+                Ok(n) => q.push(Event::Data { conn: id, data: buf[..n].to_vec() }),
+                Err(e) => break Some(e.to_string()),
+            },
+            cmd = rx.recv() => match cmd {
+                Some(ConnCmd::Write(data, done)) => {
+                    let r = stream.write_all(&data).await;
+                    let failed = r.as_ref().err().map(ToString::to_string);
+                    if let Some(done) = done {
+                        let _ = done.send(r.map_err(|e| Error::Io(e.to_string())));
+                    }
+                    if let Some(e) = failed {
+                        break Some(e);
+                    }
+                }
+                Some(ConnCmd::End) => {
+                    if !ended {
+                        ended = true;
+                        if let Err(e) = stream.shutdown().await {
+                            break Some(e.to_string());
+                        }
+                    }
+                }
+                Some(ConnCmd::Destroy) | None => break None,
+            },
+        }
+    };
+    drop(stream);
+    q.push(Event::Close { conn: id, error });
+}
