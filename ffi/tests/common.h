@@ -2,7 +2,9 @@
 #ifndef P2PSWARM_TEST_COMMON_H
 #define P2PSWARM_TEST_COMMON_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
