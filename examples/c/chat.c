@@ -64,6 +64,12 @@ static void on_event(p2pswarm_event *ev) {
     }
     break;
   }
+  case P2PSWARM_EVENT_END: { /* the peer is done writing: end our side too */
+    uint64_t id = p2pswarm_event_connection_id(ev);
+    for (int i = 0; i < MAX_PEERS; i++)
+      if (peers[i] && peer_ids[i] == id) p2pswarm_connection_end(peers[i]);
+    break;
+  }
   case P2PSWARM_EVENT_CLOSE: {
     uint64_t id = p2pswarm_event_connection_id(ev);
     for (int i = 0; i < MAX_PEERS; i++) {
@@ -172,12 +178,20 @@ int main(int argc, char **argv) {
         if (peers[i]) p2pswarm_connection_write(peers[i], (const uint8_t *)line, (size_t)n);
     }
   }
-  for (int i = 0; i < MAX_PEERS; i++) {
-    if (peers[i]) {
-      p2pswarm_connection_end(peers[i]);
-      p2pswarm_connection_free(peers[i]);
+  /* graceful exit: end every connection, wait (up to 5 s) until the peers ended theirs */
+  int open = 0;
+  for (int i = 0; i < MAX_PEERS; i++)
+    if (peers[i]) p2pswarm_connection_end(peers[i]), open++;
+  for (int waited = 0; open > 0 && waited < 50; waited++) {
+    p2pswarm_event *ev;
+    if (p2pswarm_next_event(ctx, 100, &ev) == P2PSWARM_OK) {
+      on_event(ev);
+      p2pswarm_event_free(ev);
     }
+    open = 0;
+    for (int i = 0; i < MAX_PEERS; i++) open += peers[i] != NULL;
   }
+  for (int i = 0; i < MAX_PEERS; i++) p2pswarm_connection_free(peers[i]);
   p2pswarm_discovery_free(disc);
   p2pswarm_swarm_destroy(swarm);
   p2pswarm_swarm_free(swarm);

@@ -3,7 +3,8 @@
 #   1. every test under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on),
 #   2. every test under valgrind memcheck (zero errors, zero definite/indirect/possible leaks),
 #   3. the C <-> JS hyperswarm interop test inside a fresh network namespace,
-#   4. the header drift check and an install + pkg-config build of the C example.
+#   4. the header drift check, an install + pkg-config build of the C example, and two chat
+#      examples talking over a testnet (ffi/tests/chat-e2e.sh).
 # Everything talks over loopback only: the tests start their own testnet.
 #
 #   ffi/tests/run.sh                   # all of it
@@ -89,6 +90,6 @@ ffi/install.sh "$out/prefix" --debug
 PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig" make -s -C examples/c clean all \
   PREFIX="$out/prefix" OUT="$out/chat"
 LD_LIBRARY_PATH="$out/prefix/lib" "$out/chat" --help >/dev/null
-echo "example built: $out/chat"
+LD_LIBRARY_PATH="$out/prefix/lib" timeout 120 ffi/tests/chat-e2e.sh "$out/chat"
 
 printf '\nffi C tests passed\n'
