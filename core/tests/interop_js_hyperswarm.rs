@@ -15,7 +15,7 @@ use common::require_js;
 use p2pswarm::crypto::{to_hex, KeyPair};
 use p2pswarm::dht::Dht;
 use p2pswarm::rpc::driver::DhtConfig;
-use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmEvent};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -108,7 +108,8 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
     tokio::time::timeout(Duration::from_secs(30), dht.ready())
         .await
         .expect("ready");
-    let (swarm, mut events) = Swarm::new(dht, SwarmConfig::default());
+    let (swarm, mut events) =
+        Swarm::with_dht(dht.clone(), dht.key_pair().clone(), SwarmOptions::default());
     let rust_pk = swarm.public_key().to_hex();
     swarm
         .join(
@@ -116,9 +117,10 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     swarm.flush().await;
     let mut js = Js::spawn(&[
         "hyperswarm-peer.js",
@@ -139,9 +141,10 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     swarm.flush().await;
     let _ = js.ask("flush", "flushed").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -150,7 +153,7 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
     assert_eq!(count, "connections 1", "JS side connections");
     // The surviving connection carries messages both ways.
     let mut live = None;
-    while let Ok(ev) = events.try_recv() {
+    while let Some(ev) = events.try_next() {
         if let SwarmEvent::Connection(c, info) = ev {
             assert_eq!(info.public_key.to_hex(), js_pk);
             live = Some(c); // the last one is the survivor
