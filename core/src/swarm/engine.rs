@@ -369,9 +369,10 @@ impl Peer {
 }
 
 /// Hyperswarm's bulk timer: ticks every `floor(0.66·T)`; an item added is released on the
-/// second tick after it was added.
+/// second tick after it was added (so after 0.66·T to 1.32·T), in one batch with everything
+/// added during the same tick period.
 #[derive(Debug)]
-struct BulkTimer {
+pub struct BulkTimer {
     period: Duration,
     next_tick: Option<Instant>,
     next: Vec<PublicKey>,
@@ -379,7 +380,8 @@ struct BulkTimer {
 }
 
 impl BulkTimer {
-    fn new(time: Duration) -> Self {
+    /// A timer for delay `time`.
+    pub fn new(time: Duration) -> Self {
         let period = Duration::from_millis((time.as_millis() as u64 * 66 / 100).max(1));
         Self {
             period,
@@ -389,7 +391,8 @@ impl BulkTimer {
         }
     }
 
-    fn add(&mut self, now: Instant, key: PublicKey) {
+    /// Adds an item at `now` (the first add starts the ticking).
+    pub fn add(&mut self, now: Instant, key: PublicKey) {
         match self.next_tick {
             None => self.next_tick = Some(now + self.period),
             Some(t) if t <= now && self.next.is_empty() && self.pending.is_empty() => {
@@ -402,7 +405,8 @@ impl BulkTimer {
         self.pending.push(key);
     }
 
-    fn deadline(&self) -> Option<Instant> {
+    /// The next tick that has work (`None` when idle).
+    pub fn deadline(&self) -> Option<Instant> {
         if self.next.is_empty() && self.pending.is_empty() {
             None
         } else {
@@ -410,8 +414,8 @@ impl BulkTimer {
         }
     }
 
-    /// Runs due ticks; returns released items.
-    fn tick(&mut self, now: Instant) -> Vec<PublicKey> {
+    /// Runs the ticks due at `now`; returns the released items.
+    pub fn tick(&mut self, now: Instant) -> Vec<PublicKey> {
         let mut out = Vec::new();
         while let Some(t) = self.next_tick {
             if t > now || (self.next.is_empty() && self.pending.is_empty()) {

@@ -81,6 +81,8 @@ pub struct SwarmOptions {
     pub dht: Option<Dht>,
     /// Bootstrap nodes for a new DHT node (`None`: the public HyperDHT network).
     pub bootstrap: Option<Vec<SocketAddrV4>>,
+    /// Preferred UDP port of a new DHT node (tried with the next four; else any port).
+    pub port: Option<u16>,
     /// Retry delays S, M, L, X (default: hyperswarm's randomised 1 s / 5 s / 15 s / 10 min).
     pub backoffs: Option<[Duration; 4]>,
     /// Random extra delay per retry timer (500 ms).
@@ -108,6 +110,7 @@ impl Default for SwarmOptions {
             firewall: None,
             dht: None,
             bootstrap: None,
+            port: None,
             backoffs: None,
             jitter: Duration::from_millis(500),
         }
@@ -797,6 +800,9 @@ impl Swarm {
                 let mut cfg = DhtConfig::default();
                 if let Some(b) = opts.bootstrap.clone() {
                     cfg.bootstrap = b;
+                }
+                if let Some(p) = opts.port {
+                    cfg.port = p;
                 }
                 Dht::bind(cfg).await?
             }
