@@ -40,9 +40,9 @@ fn chaos_kills_heal_to_the_exact_topic_mesh() {
     let cfg = Config {
         backoffs: Some([
             Duration::from_millis(100),
-            Duration::from_millis(1000),
-            Duration::from_millis(10_000),
-            Duration::from_millis(10_000),
+            Duration::from_secs(1),
+            Duration::from_secs(10),
+            Duration::from_secs(10),
         ]),
         jitter: Duration::ZERO,
         ..Config::default()
