@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use p2pswarm::crypto::{blake2b256, KeyPair};
 use p2pswarm::dht::Dht;
 use p2pswarm::rpc::driver::DhtConfig;
-use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmEvent};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 
 const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 const DHT_NODES: usize = 8;
@@ -58,14 +58,14 @@ type Shared<T> = Arc<Mutex<T>>;
 
 /// Prints each connection and runs one message round trip on it.
 fn spawn_events(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<SwarmEvent>,
+    mut events: p2pswarm::swarm::SwarmEvents,
     me: String,
     tl: Arc<Timeline>,
     rtts: Shared<Vec<f64>>,
     msgs: Shared<usize>,
 ) {
     tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
+        while let Some(ev) = events.next().await {
             let SwarmEvent::Connection(mut conn, info) = ev else {
                 continue;
             };
@@ -155,7 +155,8 @@ pub async fn run(peers: usize) -> Result<(), String> {
         tokio::time::timeout(Duration::from_secs(10), dht.ready())
             .await
             .map_err(|_| "peer bootstrap timed out")?;
-        let (swarm, events) = Swarm::new(dht, SwarmConfig::default());
+        let (swarm, events) =
+            Swarm::with_dht(dht.clone(), dht.key_pair().clone(), SwarmOptions::default());
         let name = format!("peer{} ({})", i + 1, short(swarm.public_key()));
         spawn_events(
             events,
@@ -170,9 +171,10 @@ pub async fn run(peers: usize) -> Result<(), String> {
                 JoinOptions {
                     server: true,
                     client: true,
+                    limit: None,
                 },
             )
-            .await;
+            .expect("join");
         swarm.flush().await;
         tl.say(&format!(
             "{name} joined the topic (announced as server, looked up as client)"

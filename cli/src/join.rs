@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use p2pswarm::crypto::{blake2b256, to_hex, KeyPair, PublicKey};
 use p2pswarm::dht::Dht;
 use p2pswarm::rpc::driver::DhtConfig;
-use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmEvent};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader, WriteHalf};
 
 type Writers = Arc<
@@ -43,14 +43,9 @@ fn event(json: bool, text: &str, obj: &str) {
 }
 
 /// Prints connections and copies each peer's data to stdout.
-fn spawn_events(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<SwarmEvent>,
-    w2: Writers,
-    swarm2: Swarm,
-    json: bool,
-) {
+fn spawn_events(mut events: p2pswarm::swarm::SwarmEvents, w2: Writers, swarm2: Swarm, json: bool) {
     tokio::spawn(async move {
-        while let Some(ev) = events.recv().await {
+        while let Some(ev) = events.next().await {
             match ev {
                 SwarmEvent::Connection(conn, info) => {
                     let pk = info.public_key;
@@ -129,10 +124,20 @@ pub async fn run(
     tokio::time::timeout(std::time::Duration::from_secs(30), dht.ready())
         .await
         .map_err(|_| "bootstrap timed out".to_string())?;
-    let (swarm, events) = Swarm::new(dht, SwarmConfig::default());
+    let (swarm, events) =
+        Swarm::with_dht(dht.clone(), dht.key_pair().clone(), SwarmOptions::default());
     let writers: Writers = Arc::new(Mutex::new(Vec::new()));
     spawn_events(events, writers.clone(), swarm.clone(), json);
-    swarm.join(topic, JoinOptions { server, client }).await;
+    swarm
+        .join(
+            topic,
+            JoinOptions {
+                server,
+                client,
+                limit: None,
+            },
+        )
+        .expect("join");
     // Announce and first lookup done: peers joining after this line will find us.
     swarm.flush().await;
     event(

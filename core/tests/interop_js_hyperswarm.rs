@@ -15,7 +15,7 @@ use common::require_js;
 use p2pswarm::crypto::{to_hex, KeyPair};
 use p2pswarm::dht::Dht;
 use p2pswarm::rpc::driver::DhtConfig;
-use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmEvent};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
@@ -108,7 +108,8 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
     tokio::time::timeout(Duration::from_secs(30), dht.ready())
         .await
         .expect("ready");
-    let (swarm, mut events) = Swarm::new(dht, SwarmConfig::default());
+    let (swarm, mut events) =
+        Swarm::with_dht(dht.clone(), dht.key_pair().clone(), SwarmOptions::default());
     let rust_pk = swarm.public_key().to_hex();
     swarm
         .join(
@@ -116,9 +117,10 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     swarm.flush().await;
     let mut js = Js::spawn(&[
         "hyperswarm-peer.js",
@@ -139,9 +141,10 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     swarm.flush().await;
     let _ = js.ask("flush", "flushed").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -150,7 +153,7 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
     assert_eq!(count, "connections 1", "JS side connections");
     // The surviving connection carries messages both ways.
     let mut live = None;
-    while let Ok(ev) = events.try_recv() {
+    while let Some(ev) = events.try_next() {
         if let SwarmEvent::Connection(c, info) = ev {
             assert_eq!(info.public_key.to_hex(), js_pk);
             live = Some(c); // the last one is the survivor
@@ -192,5 +195,106 @@ fn duplicate_pair_on_a_rust_testnet() {
         let (_net, boot) = common::net::rust_testnet(8).await;
         duplicate_pair(boot, 0x03, 0xfc).await;
         duplicate_pair(boot, 0xfb, 0x04).await;
+    });
+}
+
+/// One side server only, the other client only: one connection each way, messages both ways.
+async fn one_role_each(boot: SocketAddrV4, rust_server: bool, rust_seed: u8, js_seed: u8) {
+    let topic = [0x5bu8 ^ rust_seed; 32];
+    let js_pk = KeyPair::from_seed(&[js_seed; 32]).public_key().to_hex();
+    let dht = Dht::bind_with_key_pair(
+        DhtConfig {
+            bootstrap: vec![boot],
+            host: HOST,
+            ..DhtConfig::default()
+        },
+        KeyPair::from_seed(&[rust_seed; 32]),
+    )
+    .await
+    .expect("dht");
+    tokio::time::timeout(Duration::from_secs(30), dht.ready())
+        .await
+        .expect("ready");
+    let (swarm, mut events) =
+        Swarm::with_dht(dht.clone(), dht.key_pair().clone(), SwarmOptions::default());
+    let rust_pk = swarm.public_key().to_hex();
+    let topic_hex = to_hex(&topic);
+    let seed_hex = to_hex(&[js_seed; 32]);
+    let boot_s = boot.to_string();
+    let js_role = if rust_server { "--client" } else { "--server" };
+    let args = [
+        "hyperswarm-peer.js",
+        "--bootstrap",
+        &boot_s,
+        "--topic",
+        &topic_hex,
+        "--seed",
+        &seed_hex,
+        js_role,
+    ];
+    let mut js = if rust_server {
+        swarm.join(topic, JoinOptions::server()).expect("join");
+        assert!(swarm.flush().await);
+        let mut js = Js::spawn(&args);
+        let _ = js.until("joined").await;
+        js
+    } else {
+        let mut js = Js::spawn(&args);
+        let _ = js.until("joined").await;
+        swarm.join(topic, JoinOptions::client()).expect("join");
+        assert!(swarm.flush().await);
+        js
+    };
+    let mut conn = loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.next()).await {
+            Ok(Some(SwarmEvent::Connection(c, info))) => {
+                assert_eq!(info.public_key.to_hex(), js_pk);
+                assert_eq!(
+                    info.client, !rust_server,
+                    "Rust dialled iff it is the client"
+                );
+                break c;
+            }
+            Ok(Some(_)) => {}
+            other => panic!("no connection (rust_server {rust_server}): {other:?}"),
+        }
+    };
+    let mut buf = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .expect("hello in time")
+        .expect("read");
+    assert_eq!(&buf[..n], b"hello from js");
+    conn.write_all(b"hello from rust").await.expect("write");
+    let (line, _) = js.until("data ").await;
+    assert_eq!(line, format!("data {rust_pk} hello from rust"));
+    let (count, _) = js.ask("count", "connections ").await;
+    assert_eq!(count, "connections 1");
+    assert_eq!(swarm.connections(), 1);
+    let _ = js.ask("exit", "bye").await;
+    swarm.destroy().await;
+}
+
+#[test]
+fn server_and_client_roles_on_a_js_testnet() {
+    if common::netns::run_inside("server_and_client_roles_on_a_js_testnet", 0) {
+        return;
+    }
+    runtime().block_on(async {
+        let (_tn, boot) = js_testnet().await;
+        one_role_each(boot, true, 0x11, 0x12).await;
+        one_role_each(boot, false, 0x13, 0x14).await;
+    });
+}
+
+#[test]
+fn server_and_client_roles_on_a_rust_testnet() {
+    if common::netns::run_inside("server_and_client_roles_on_a_rust_testnet", 0) {
+        return;
+    }
+    runtime().block_on(async {
+        let (_net, boot) = common::net::rust_testnet(8).await;
+        one_role_each(boot, true, 0x15, 0x16).await;
+        one_role_each(boot, false, 0x17, 0x18).await;
     });
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::dht::Dht;
 use p2pswarm::rpc::driver::DhtConfig;
-use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConfig, SwarmConnection, SwarmEvent};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmConnection, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -23,8 +23,8 @@ const HOST: Ipv4Addr = Ipv4Addr::LOCALHOST;
 async fn swarm(
     boot: SocketAddrV4,
     seed: u8,
-    cfg: SwarmConfig,
-) -> (Swarm, tokio::sync::mpsc::UnboundedReceiver<SwarmEvent>) {
+    cfg: SwarmOptions,
+) -> (Swarm, p2pswarm::swarm::SwarmEvents) {
     let dht = Dht::bind_with_key_pair(
         DhtConfig {
             bootstrap: vec![boot],
@@ -38,7 +38,7 @@ async fn swarm(
     tokio::time::timeout(Duration::from_secs(20), dht.ready())
         .await
         .expect("ready");
-    Swarm::new(dht, cfg)
+    Swarm::with_dht(dht.clone(), dht.key_pair().clone(), cfg)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,7 +47,7 @@ async fn four_peers_connect_once_each() {
     let topic = [0x70u8; 32];
     let mut swarms = Vec::new();
     for seed in 1..=4u8 {
-        swarms.push(swarm(boot, seed, SwarmConfig::default()).await);
+        swarms.push(swarm(boot, seed, SwarmOptions::default()).await);
     }
     for (s, _) in &swarms {
         s.join(
@@ -55,9 +55,10 @@ async fn four_peers_connect_once_each() {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     }
     for (s, _) in &swarms {
         tokio::time::timeout(Duration::from_secs(30), s.flush())
@@ -71,9 +72,10 @@ async fn four_peers_connect_once_each() {
             JoinOptions {
                 server: true,
                 client: true,
+                limit: None,
             },
         )
-        .await;
+        .expect("join");
     }
     for (s, _) in &swarms {
         tokio::time::timeout(Duration::from_secs(30), s.flush())
@@ -85,7 +87,7 @@ async fn four_peers_connect_once_each() {
     let mut conns: Vec<HashMap<PublicKey, Box<SwarmConnection>>> = Vec::new();
     for (i, (s, rx)) in swarms.iter_mut().enumerate() {
         let mut mine = HashMap::new();
-        while let Ok(ev) = rx.try_recv() {
+        while let Some(ev) = rx.try_next() {
             if let SwarmEvent::Connection(c, info) = ev {
                 assert_eq!(info.public_key, *c.remote_public_key());
                 mine.insert(*c.remote_public_key(), c); // a later winner replaces a dropped duplicate
@@ -135,17 +137,17 @@ async fn firewalled_peer_is_never_connected() {
     let (_net, boot) = common::net::rust_testnet(6).await;
     let topic = [0x71u8; 32];
     let banned = *KeyPair::from_seed(&[12; 32]).public_key();
-    let cfg = SwarmConfig {
+    let cfg = SwarmOptions {
         firewall: Some(Arc::new(move |k: &PublicKey| *k == banned)),
-        ..SwarmConfig::default()
+        ..SwarmOptions::default()
     };
     let (a, _arx) = swarm(boot, 11, cfg).await;
-    let (b, _brx) = swarm(boot, 12, SwarmConfig::default()).await;
-    a.join(topic, JoinOptions::default()).await;
+    let (b, _brx) = swarm(boot, 12, SwarmOptions::default()).await;
+    a.join(topic, JoinOptions::default()).expect("join");
     a.flush().await;
-    b.join(topic, JoinOptions::default()).await;
+    b.join(topic, JoinOptions::default()).expect("join");
     b.flush().await;
-    a.join(topic, JoinOptions::default()).await;
+    a.join(topic, JoinOptions::default()).expect("join");
     a.flush().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(a.connections(), 0);

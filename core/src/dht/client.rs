@@ -350,11 +350,26 @@ impl Dht {
     ) -> Result<usize, DhtError> {
         self.announce_inner(topic, key_pair, relay_addresses, false)
             .await
+            .map(|(n, _)| n)
+    }
+
+    /// ANNOUNCE, also returning the peer records the announce's LOOKUP phase found (what a
+    /// swarm that is both server and client of a topic connects to).
+    pub async fn announce_and_lookup(
+        &self,
+        topic: [u8; 32],
+        key_pair: &KeyPair,
+        relay_addresses: &[SocketAddrV4],
+    ) -> Result<(usize, Vec<LookupReply>), DhtError> {
+        self.announce_inner(topic, key_pair, relay_addresses, false)
+            .await
     }
 
     /// UNANNOUNCE from the closest storage nodes. Returns how many nodes confirmed.
     pub async fn unannounce(&self, topic: [u8; 32], key_pair: &KeyPair) -> Result<usize, DhtError> {
-        self.announce_inner(topic, key_pair, &[], true).await
+        self.announce_inner(topic, key_pair, &[], true)
+            .await
+            .map(|(n, _)| n)
     }
 
     async fn announce_inner(
@@ -363,8 +378,19 @@ impl Dht {
         key_pair: &KeyPair,
         relays: &[SocketAddrV4],
         unannounce: bool,
-    ) -> Result<usize, DhtError> {
-        let (_, closest) = self.collect(topic, commands::LOOKUP, None).await?;
+    ) -> Result<(usize, Vec<LookupReply>), DhtError> {
+        let (replies, closest) = self.collect(topic, commands::LOOKUP, None).await?;
+        let found: Vec<LookupReply> = replies
+            .into_iter()
+            .filter_map(|r| {
+                let raw = from_slice::<LookupRawReply>(r.response.value.as_deref()?).ok()?;
+                Some(LookupReply {
+                    from: r.from,
+                    peers: raw.peers,
+                    bump: raw.bump,
+                })
+            })
+            .collect();
         let peer = PeerRecord {
             public_key: *key_pair.public_key(),
             relay_addresses: relays.to_vec(),
@@ -413,7 +439,7 @@ impl Dht {
         if ok == 0 && !unannounce {
             return Err(DhtError::NotStored);
         }
-        Ok(ok)
+        Ok((ok, found))
     }
 
     async fn commit(

@@ -87,4 +87,5 @@ pub fn hex64(s: &str) -> [u8; 64] {
 pub mod dht_sim;
 pub mod net;
 pub mod netns;
+pub mod swarm_sim;
 pub mod udx_sim;
