@@ -765,8 +765,8 @@ p2pswarm_result p2pswarm_swarm_public_key(const p2pswarm_swarm *swarm, uint8_t *
 
 /**
  * Joins a 32-byte topic with `P2PSWARM_JOIN_SERVER` and/or `P2PSWARM_JOIN_CLIENT` flags
- * (joining again updates the roles). Blocking until discovery started (refused on the runtime
- * thread). `*out_discovery` is owned by the caller (free it with `p2pswarm_discovery_free`;
+ * (each join is a discovery session; the topic is left when its last session is destroyed).
+ * Non-blocking in effect: returns once discovery started (refused on the runtime thread). `*out_discovery` is owned by the caller (free it with `p2pswarm_discovery_free`;
  * freeing it does not leave the topic). `out_discovery` may be NULL when not wanted.
  */
 p2pswarm_result p2pswarm_swarm_join(const p2pswarm_swarm *swarm,
@@ -810,14 +810,15 @@ p2pswarm_result p2pswarm_swarm_flush(const p2pswarm_swarm *swarm, bool *out_flus
 p2pswarm_result p2pswarm_swarm_listen(const p2pswarm_swarm *swarm);
 
 /**
- * Suspends networking (`P2PSWARM_ERR_UNSUPPORTED` until the core swarm supports it).
- * Blocking (refused on the runtime thread).
+ * Suspends networking (what an app calls when backgrounded): drops every connection, stops
+ * discovery (unannouncing) and retries until `p2pswarm_swarm_resume`. Blocking (refused on
+ * the runtime thread).
  */
 p2pswarm_result p2pswarm_swarm_suspend(const p2pswarm_swarm *swarm);
 
 /**
- * Resumes networking (`P2PSWARM_ERR_UNSUPPORTED` until the core swarm supports it).
- * Blocking (refused on the runtime thread).
+ * Resumes networking: refreshes every discovery and re-dials explicit peers. Blocking
+ * (refused on the runtime thread).
  */
 p2pswarm_result p2pswarm_swarm_resume(const p2pswarm_swarm *swarm);
 
@@ -883,21 +884,25 @@ p2pswarm_result p2pswarm_swarm_dht(const p2pswarm_swarm *swarm, p2pswarm_dht **o
 p2pswarm_result p2pswarm_discovery_topic(const p2pswarm_discovery *discovery, uint8_t *out_topic);
 
 /**
- * Waits until the topic is fully announced (server) and looked up (client); `*out_flushed`
- * (may be NULL) is false if the swarm was destroyed meanwhile. Blocking (refused on the
+ * Waits for the discovery's query in flight: the topic is announced (server) and looked up
+ * (client); `*out_flushed` (may be NULL) is false if that query failed or the swarm was
+ * destroyed. Blocking (refused on the
  * runtime thread).
  */
 p2pswarm_result p2pswarm_discovery_flushed(const p2pswarm_discovery *discovery, bool *out_flushed);
 
 /**
- * Changes the roles (`P2PSWARM_JOIN_*` flags) and re-announces / looks up now, then waits for
- * that round. Blocking (refused on the runtime thread).
+ * Changes the roles (`P2PSWARM_JOIN_*` flags; at least one, else
+ * `P2PSWARM_ERR_INVALID_ARGUMENT`) and re-announces / looks up now, then waits for that round.
+ * `*out_ok` (may be NULL) is false if the round's query failed. Blocking (refused on the
+ * runtime thread); `P2PSWARM_ERR_CLOSED` once the discovery is destroyed.
  */
 p2pswarm_result p2pswarm_discovery_refresh(const p2pswarm_discovery *discovery,
-                                           uint32_t join_flags);
+                                           uint32_t join_flags,
+                                           bool *out_ok);
 
 /**
- * Stops discovering the topic (as `p2pswarm_swarm_leave`). Blocking (refused on the runtime
+ * Ends this discovery (the last discovery of a topic leaves it, unannouncing). Blocking (refused on the runtime
  * thread). The handle must still be freed.
  */
 p2pswarm_result p2pswarm_discovery_destroy(const p2pswarm_discovery *discovery);

@@ -129,8 +129,8 @@ pub extern "C" fn p2pswarm_swarm_public_key(
 }
 
 /// Joins a 32-byte topic with `P2PSWARM_JOIN_SERVER` and/or `P2PSWARM_JOIN_CLIENT` flags
-/// (joining again updates the roles). Blocking until discovery started (refused on the runtime
-/// thread). `*out_discovery` is owned by the caller (free it with `p2pswarm_discovery_free`;
+/// (each join is a discovery session; the topic is left when its last session is destroyed).
+/// Non-blocking in effect: returns once discovery started (refused on the runtime thread). `*out_discovery` is owned by the caller (free it with `p2pswarm_discovery_free`;
 /// freeing it does not leave the topic). `out_discovery` may be NULL when not wanted.
 #[no_mangle]
 pub extern "C" fn p2pswarm_swarm_join(
@@ -222,8 +222,9 @@ pub extern "C" fn p2pswarm_swarm_listen(swarm: *const p2pswarm_swarm) -> p2pswar
     })
 }
 
-/// Suspends networking (`P2PSWARM_ERR_UNSUPPORTED` until the core swarm supports it).
-/// Blocking (refused on the runtime thread).
+/// Suspends networking (what an app calls when backgrounded): drops every connection, stops
+/// discovery (unannouncing) and retries until `p2pswarm_swarm_resume`. Blocking (refused on
+/// the runtime thread).
 #[no_mangle]
 pub extern "C" fn p2pswarm_swarm_suspend(swarm: *const p2pswarm_swarm) -> p2pswarm_result {
     guard(|| {
@@ -232,8 +233,8 @@ pub extern "C" fn p2pswarm_swarm_suspend(swarm: *const p2pswarm_swarm) -> p2pswa
     })
 }
 
-/// Resumes networking (`P2PSWARM_ERR_UNSUPPORTED` until the core swarm supports it).
-/// Blocking (refused on the runtime thread).
+/// Resumes networking: refreshes every discovery and re-dials explicit peers. Blocking
+/// (refused on the runtime thread).
 #[no_mangle]
 pub extern "C" fn p2pswarm_swarm_resume(swarm: *const p2pswarm_swarm) -> p2pswarm_result {
     guard(|| {
@@ -397,8 +398,9 @@ pub extern "C" fn p2pswarm_discovery_topic(
     })
 }
 
-/// Waits until the topic is fully announced (server) and looked up (client); `*out_flushed`
-/// (may be NULL) is false if the swarm was destroyed meanwhile. Blocking (refused on the
+/// Waits for the discovery's query in flight: the topic is announced (server) and looked up
+/// (client); `*out_flushed` (may be NULL) is false if that query failed or the swarm was
+/// destroyed. Blocking (refused on the
 /// runtime thread).
 #[no_mangle]
 pub extern "C" fn p2pswarm_discovery_flushed(
@@ -415,22 +417,28 @@ pub extern "C" fn p2pswarm_discovery_flushed(
     })
 }
 
-/// Changes the roles (`P2PSWARM_JOIN_*` flags) and re-announces / looks up now, then waits for
-/// that round. Blocking (refused on the runtime thread).
+/// Changes the roles (`P2PSWARM_JOIN_*` flags; at least one, else
+/// `P2PSWARM_ERR_INVALID_ARGUMENT`) and re-announces / looks up now, then waits for that round.
+/// `*out_ok` (may be NULL) is false if the round's query failed. Blocking (refused on the
+/// runtime thread); `P2PSWARM_ERR_CLOSED` once the discovery is destroyed.
 #[no_mangle]
 pub extern "C" fn p2pswarm_discovery_refresh(
     discovery: *const p2pswarm_discovery,
     join_flags: u32,
+    out_ok: *mut bool,
 ) -> p2pswarm_result {
     guard(|| {
         let d = get(discovery)?;
         let f = flags(join_flags)?;
-        d.d.refresh(f).wait().map_err(code)?.map_err(code)?;
+        let ok = d.d.refresh(f).wait().map_err(code)?.map_err(code)?;
+        if !out_ok.is_null() {
+            put(out_ok, ok);
+        }
         Ok(())
     })
 }
 
-/// Stops discovering the topic (as `p2pswarm_swarm_leave`). Blocking (refused on the runtime
+/// Ends this discovery (the last discovery of a topic leaves it, unannouncing). Blocking (refused on the runtime
 /// thread). The handle must still be freed.
 #[no_mangle]
 pub extern "C" fn p2pswarm_discovery_destroy(

@@ -72,6 +72,8 @@ typedef struct {
   conn_rec c[32];
   int n;
   int updates;
+  int bans;
+  uint8_t banned[32]; /* key of the last BAN event */
   int others;
 } net_state;
 
@@ -145,6 +147,15 @@ static inline void apply_event(net_state *s, p2pswarm_event *ev) {
   case P2PSWARM_EVENT_UPDATE:
     s->updates++;
     break;
+  case P2PSWARM_EVENT_BAN: {
+    s->bans++;
+    CHECK(p2pswarm_event_public_key(ev, s->banned));
+    p2pswarm_peer_info *info = NULL;
+    CHECK(p2pswarm_event_peer_info(ev, &info));
+    ASSERT(p2pswarm_peer_info_banned(info));
+    p2pswarm_peer_info_free(info);
+    break;
+  }
   default:
     s->others++;
     break;

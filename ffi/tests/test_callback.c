@@ -79,7 +79,7 @@ static int echo_back(void) {
   conn_rec *c = first_conn_of(&st, id_b);
   return c && strstr(c->data, "echo me") != NULL;
 }
-static int c_rejected(void) { return firewall_rejects >= 1; }
+static int c_rejected(void) { return firewall_rejects >= 1 && st.bans >= 1; }
 
 int main(void) {
   main_thread = pthread_self();
@@ -120,7 +120,8 @@ int main(void) {
   ASSERT(wait_for(c_rejected, 30000));
   pthread_mutex_lock(&mu);
   ASSERT(callback_thread_ok && deadlock_checked);
-  printf("firewall: %d calls, %d rejects\n", firewall_calls, firewall_rejects);
+  printf("firewall: %d calls, %d rejects, %d BAN events\n", firewall_calls, firewall_rejects, st.bans);
+  ASSERT(memcmp(st.banned, pk_c, 32) == 0);
   pthread_mutex_unlock(&mu);
   size_t n = 9;
   CHECK(p2pswarm_swarm_connections(c, &n));

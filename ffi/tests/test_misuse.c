@@ -50,7 +50,7 @@ int main(void) {
   EXPECT(p2pswarm_swarm_dht(NULL, NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   ASSERT(p2pswarm_swarm_id(NULL) == 0);
   EXPECT(p2pswarm_discovery_flushed(NULL, &f), P2PSWARM_ERR_NULL_ARGUMENT);
-  EXPECT(p2pswarm_discovery_refresh(NULL, 3), P2PSWARM_ERR_NULL_ARGUMENT);
+  EXPECT(p2pswarm_discovery_refresh(NULL, 3, NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_discovery_destroy(NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_discovery_topic(NULL, b32), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_write(NULL, b32, 1), P2PSWARM_ERR_NULL_ARGUMENT);

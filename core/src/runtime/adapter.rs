@@ -18,20 +18,20 @@ pub(super) type Connection = Box<swarm::SwarmConnection>;
 pub(super) enum SwarmEvent {
     Connection(Connection, PeerInfo),
     Update,
-    #[allow(dead_code)] // the new swarm API reports bans
     Ban(PeerInfo),
 }
 
-pub(super) struct Events(tokio::sync::mpsc::UnboundedReceiver<swarm::SwarmEvent>);
+pub(super) struct Events(swarm::SwarmEvents);
 
 impl Events {
     pub(super) async fn next(&mut self) -> Option<SwarmEvent> {
         loop {
-            match self.0.recv().await? {
+            match self.0.next().await? {
                 swarm::SwarmEvent::Connection(c, info) => {
                     return Some(SwarmEvent::Connection(c, peer_info(&info)))
                 }
                 swarm::SwarmEvent::Update => return Some(SwarmEvent::Update),
+                swarm::SwarmEvent::Ban(info) => return Some(SwarmEvent::Ban(peer_info(&info))),
                 #[allow(unreachable_patterns)]
                 _ => {}
             }
@@ -46,6 +46,21 @@ pub(super) fn peer_info(p: &swarm::PeerInfo) -> PeerInfo {
         prioritized: p.prioritized,
         banned: p.banned,
         explicit: p.explicit,
+    }
+}
+
+fn swarm_error(e: &swarm::SwarmError) -> Error {
+    match e {
+        swarm::SwarmError::Destroyed | swarm::SwarmError::DiscoveryDestroyed => Error::Closed,
+        other => Error::InvalidArgument(other.to_string()),
+    }
+}
+
+fn join_options(o: JoinOptions) -> swarm::JoinOptions {
+    swarm::JoinOptions {
+        server: o.server,
+        client: o.client,
+        limit: None,
     }
 }
 
@@ -92,66 +107,57 @@ pub(super) async fn bind_dht(
 
 pub(super) async fn create(opts: SwarmOptions) -> Result<(Swarm, Events), Error> {
     let kp = key_pair(opts.key_pair.as_ref(), opts.seed.as_ref());
+    // The DHT node is bound here (not by `Swarm::new`) for the `host` option and to wait until
+    // it is bootstrapped.
     let dht = bind_dht(
         dht_config(opts.bootstrap.as_ref(), opts.host),
         kp.clone(),
         opts.ready_timeout,
     )
     .await?;
-    let mut cfg = swarm::SwarmConfig {
-        key_pair: Some(kp),
+    let mut o = swarm::SwarmOptions {
         firewall: opts.firewall,
-        ..swarm::SwarmConfig::default()
+        ..swarm::SwarmOptions::default()
     };
     if let Some(n) = opts.max_peers {
-        cfg.max_peers = n;
+        o.max_peers = n;
     }
     if let Some(n) = opts.max_parallel {
-        cfg.max_parallel = n;
+        o.max_parallel = n;
     }
-    let (s, rx) = Swarm::new(dht, cfg);
-    Ok((s, Events(rx)))
+    let (s, ev) = Swarm::with_dht(dht, kp, o);
+    Ok((s, Events(ev)))
 }
 
 /// A topic joined on a swarm.
-#[derive(Debug, Clone)]
-pub(super) struct Discovery {
-    swarm: Swarm,
-    topic: [u8; 32],
-}
+pub(super) type Discovery = swarm::PeerDiscovery;
 
+#[allow(clippy::unused_async)] // `join` was async in the former swarm API
 pub(super) async fn join(
     s: &Swarm,
     topic: [u8; 32],
     opts: JoinOptions,
 ) -> Result<Discovery, Error> {
-    s.join(
-        topic,
-        swarm::JoinOptions {
-            server: opts.server,
-            client: opts.client,
-        },
-    )
-    .await;
-    Ok(Discovery {
-        swarm: s.clone(),
-        topic,
-    })
+    s.join(topic, join_options(opts))
+        .map_err(|e| swarm_error(&e))
 }
 
-impl Discovery {
-    pub(super) async fn flushed(&self) -> bool {
-        self.swarm.flush().await
-    }
+pub(super) async fn flushed(d: &Discovery) -> bool {
+    d.flushed().await
+}
 
-    pub(super) async fn refresh(&self, opts: JoinOptions) -> Result<bool, Error> {
-        join(&self.swarm, self.topic, opts).await?;
-        Ok(self.swarm.flush().await)
-    }
+pub(super) async fn refresh(d: &Discovery, opts: JoinOptions) -> Result<bool, Error> {
+    d.refresh(join_options(opts))
+        .await
+        .map_err(|e| swarm_error(&e))
+}
 
-    pub(super) async fn destroy(&self) {
-        self.swarm.leave(self.topic).await;
-    }
+pub(super) async fn destroy_discovery(d: &Discovery) {
+    d.destroy().await;
+}
+
+pub(super) fn discovery_topic(d: &Discovery) -> [u8; 32] {
+    *d.topic()
 }
 
 pub(super) async fn leave(s: &Swarm, topic: [u8; 32]) {
@@ -167,22 +173,21 @@ pub(super) fn leave_peer(s: &Swarm, key: &PublicKey) {
 }
 
 pub(super) async fn listen(s: &Swarm) -> Result<(), Error> {
-    s.listen().await;
-    Ok(())
+    s.listen().await.map_err(|e| swarm_error(&e))
 }
 
 pub(super) async fn flush(s: &Swarm) -> bool {
     s.flush().await
 }
 
-#[allow(clippy::unused_async)] // async in the new swarm API
-pub(super) async fn suspend(_s: &Swarm) -> Result<(), Error> {
-    Err(Error::Unsupported("suspend (needs the new swarm API)"))
+pub(super) async fn suspend(s: &Swarm) -> Result<(), Error> {
+    s.suspend().await;
+    Ok(())
 }
 
-#[allow(clippy::unused_async)] // async in the new swarm API
-pub(super) async fn resume(_s: &Swarm) -> Result<(), Error> {
-    Err(Error::Unsupported("resume (needs the new swarm API)"))
+pub(super) async fn resume(s: &Swarm) -> Result<(), Error> {
+    s.resume().await;
+    Ok(())
 }
 
 pub(super) async fn destroy(s: &Swarm) {
@@ -202,10 +207,7 @@ pub(super) fn peers(s: &Swarm) -> Vec<PeerInfo> {
 }
 
 pub(super) fn peer(s: &Swarm, key: &PublicKey) -> Option<PeerInfo> {
-    s.peers()
-        .iter()
-        .find(|p| p.public_key == *key)
-        .map(peer_info)
+    s.peer(key).as_ref().map(peer_info)
 }
 
 pub(super) fn ban(s: &Swarm, key: &PublicKey, banned: bool) {

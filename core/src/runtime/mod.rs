@@ -476,7 +476,7 @@ impl SwarmHandle {
         let rt = self.rt.clone();
         self.rt.call(async move {
             let d = adapter::join(&s, topic, opts).await?;
-            Ok(Discovery { rt, d, topic })
+            Ok(Discovery { rt, d })
         })
     }
 
@@ -566,31 +566,32 @@ impl SwarmHandle {
 pub struct Discovery {
     rt: Runtime,
     d: adapter::Discovery,
-    topic: [u8; 32],
 }
 
 impl Discovery {
     /// The topic.
     pub fn topic(&self) -> [u8; 32] {
-        self.topic
+        adapter::discovery_topic(&self.d)
     }
 
     /// Waits until the topic is announced (server) and looked up (client).
     pub fn flushed(&self) -> Reply<bool> {
         let d = self.d.clone();
-        self.rt.call(async move { d.flushed().await })
+        self.rt.call(async move { adapter::flushed(&d).await })
     }
 
     /// Changes the roles and re-announces.
     pub fn refresh(&self, opts: JoinOptions) -> Reply<Result<bool>> {
         let d = self.d.clone();
-        self.rt.call(async move { d.refresh(opts).await })
+        self.rt
+            .call(async move { adapter::refresh(&d, opts).await })
     }
 
     /// Stops discovering the topic.
     pub fn destroy(&self) -> Reply<()> {
         let d = self.d.clone();
-        self.rt.call(async move { d.destroy().await })
+        self.rt
+            .call(async move { adapter::destroy_discovery(&d).await })
     }
 }
 
