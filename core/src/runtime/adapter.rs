@@ -49,7 +49,7 @@ pub(super) fn peer_info(p: &swarm::PeerInfo) -> PeerInfo {
     }
 }
 
-fn swarm_error(e: &swarm::SwarmError) -> Error {
+fn swarm_error(e: swarm::SwarmError) -> Error {
     match e {
         swarm::SwarmError::Destroyed | swarm::SwarmError::DiscoveryDestroyed => Error::Closed,
         other => Error::InvalidArgument(other.to_string()),
@@ -138,8 +138,7 @@ pub(super) async fn join(
     topic: [u8; 32],
     opts: JoinOptions,
 ) -> Result<Discovery, Error> {
-    s.join(topic, join_options(opts))
-        .map_err(|e| swarm_error(&e))
+    s.join(topic, join_options(opts)).map_err(swarm_error)
 }
 
 pub(super) async fn flushed(d: &Discovery) -> bool {
@@ -147,9 +146,7 @@ pub(super) async fn flushed(d: &Discovery) -> bool {
 }
 
 pub(super) async fn refresh(d: &Discovery, opts: JoinOptions) -> Result<bool, Error> {
-    d.refresh(join_options(opts))
-        .await
-        .map_err(|e| swarm_error(&e))
+    d.refresh(join_options(opts)).await.map_err(swarm_error)
 }
 
 pub(super) async fn destroy_discovery(d: &Discovery) {
@@ -173,7 +170,7 @@ pub(super) fn leave_peer(s: &Swarm, key: &PublicKey) {
 }
 
 pub(super) async fn listen(s: &Swarm) -> Result<(), Error> {
-    s.listen().await.map_err(|e| swarm_error(&e))
+    s.listen().await.map_err(swarm_error)
 }
 
 pub(super) async fn flush(s: &Swarm) -> bool {
