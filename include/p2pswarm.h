@@ -361,6 +361,11 @@ p2pswarm_result p2pswarm_options_add_bootstrap(p2pswarm_options *options, const 
 p2pswarm_result p2pswarm_options_set_host(p2pswarm_options *options, const char *host);
 
 /**
+ * Sets the preferred UDP port (it and the next four are tried, else any port; default any).
+ */
+p2pswarm_result p2pswarm_options_set_port(p2pswarm_options *options, uint16_t port);
+
+/**
  * Sets how long creating a swarm or DHT node waits for bootstrapping (milliseconds, > 0).
  */
 p2pswarm_result p2pswarm_options_set_bootstrap_timeout_ms(p2pswarm_options *options,

@@ -405,6 +405,7 @@ pub struct p2pswarm_options {
     pub(crate) max_parallel: Option<usize>,
     pub(crate) bootstrap: Option<Vec<SocketAddrV4>>,
     pub(crate) host: Option<Ipv4Addr>,
+    pub(crate) port: Option<u16>,
     pub(crate) firewall: Option<(p2pswarm_firewall_callback, UserData)>,
     pub(crate) timeout: Duration,
 }
@@ -441,6 +442,7 @@ pub extern "C" fn p2pswarm_options_new(out_options: *mut *mut p2pswarm_options) 
                 max_parallel: None,
                 bootstrap: None,
                 host: None,
+                port: None,
                 firewall: None,
                 timeout: Duration::from_secs(30),
             }),
@@ -551,6 +553,19 @@ pub extern "C" fn p2pswarm_options_set_host(
             .parse()
             .map_err(|_| fail(P2PSWARM_ERR_INVALID_ARGUMENT, "expected an IPv4 address"))?;
         o.host = Some(h);
+        Ok(())
+    })
+}
+
+/// Sets the preferred UDP port (it and the next four are tried, else any port; default any).
+#[no_mangle]
+pub extern "C" fn p2pswarm_options_set_port(
+    options: *mut p2pswarm_options,
+    port: u16,
+) -> p2pswarm_result {
+    guard(|| {
+        let o = get_mut(options)?;
+        o.port = (port != 0).then_some(port);
         Ok(())
     })
 }

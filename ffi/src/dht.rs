@@ -65,6 +65,7 @@ pub extern "C" fn p2pswarm_dht_new(
             o.seed = opts.seed;
             o.bootstrap.clone_from(&opts.bootstrap);
             o.host = opts.host;
+            o.port = opts.port;
             o.ready_timeout = opts.timeout;
         }
         let h = c.rt.dht(o, &c.queue).wait().map_err(code)?.map_err(code)?;

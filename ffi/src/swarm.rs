@@ -68,6 +68,7 @@ pub extern "C" fn p2pswarm_swarm_new(
             o.max_parallel = opts.max_parallel;
             o.bootstrap.clone_from(&opts.bootstrap);
             o.host = opts.host;
+            o.port = opts.port;
             o.ready_timeout = opts.timeout;
             if let Some((Some(cb), ud)) = opts.firewall {
                 let err = c.callback_error.clone();

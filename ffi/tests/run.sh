@@ -81,8 +81,10 @@ else
     "$out/asan_interop_js" "$root/tests/interop/js"
 fi
 
-step "header drift check"
+step "header drift check; the header compiles as C99 (pedantic) and C++11"
 ffi/check-header.sh
+gcc -x c -std=c99 -pedantic -Wall -Wextra -Werror -fsyntax-only include/p2pswarm.h
+g++ -x c++ -std=c++11 -Wall -Wextra -Werror -fsyntax-only include/p2pswarm.h
 
 step "install into a staging prefix and build the C example with pkg-config"
 rm -rf "$out/prefix"
@@ -90,6 +92,15 @@ ffi/install.sh "$out/prefix" --debug
 PKG_CONFIG_PATH="$out/prefix/lib/pkgconfig" make -s -C examples/c clean all \
   PREFIX="$out/prefix" OUT="$out/chat"
 LD_LIBRARY_PATH="$out/prefix/lib" "$out/chat" --help >/dev/null
+# the static library links with pkg-config --static
+pc="$out/prefix/lib/pkgconfig"
+gcc "${cflags[@]}" ffi/tests/test_misuse.c -o "$out/static_misuse" "$out/prefix/lib/libp2pswarm.a" \
+  $(PKG_CONFIG_PATH="$pc" pkg-config --static --libs-only-l p2pswarm | sed 's/-lp2pswarm//')
+if ldd "$out/static_misuse" | grep -q p2pswarm; then
+  echo "static_misuse links libp2pswarm dynamically" >&2
+  exit 1
+fi
+"$out/static_misuse"
 LD_LIBRARY_PATH="$out/prefix/lib" timeout 120 ffi/tests/chat-e2e.sh "$out/chat"
 
 printf '\nffi C tests passed\n'

@@ -132,6 +132,8 @@ int main(void) {
   EXPECT(p2pswarm_options_set_max_parallel(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
   EXPECT(p2pswarm_options_set_bootstrap_timeout_ms(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
   CHECK(p2pswarm_options_set_firewall(o, NULL, NULL));
+  CHECK(p2pswarm_options_set_port(o, 0));
+  EXPECT(p2pswarm_options_set_port(NULL, 1), P2PSWARM_ERR_NULL_ARGUMENT);
   p2pswarm_options_free(o);
 
   /* a context with nothing in it */

@@ -75,8 +75,12 @@ pub(super) fn key_pair(opts_kp: Option<&KeyPair>, seed: Option<&[u8; 32]>) -> Ke
 pub(super) fn dht_config(
     bootstrap: Option<&Vec<std::net::SocketAddrV4>>,
     host: Option<Ipv4Addr>,
+    port: Option<u16>,
 ) -> DhtConfig {
     let mut cfg = DhtConfig::default();
+    if let Some(p) = port {
+        cfg.port = p;
+    }
     if let Some(b) = bootstrap {
         cfg.bootstrap.clone_from(b);
     }
@@ -110,7 +114,7 @@ pub(super) async fn create(opts: SwarmOptions) -> Result<(Swarm, Events), Error>
     // The DHT node is bound here (not by `Swarm::new`) for the `host` option and to wait until
     // it is bootstrapped.
     let dht = bind_dht(
-        dht_config(opts.bootstrap.as_ref(), opts.host),
+        dht_config(opts.bootstrap.as_ref(), opts.host, opts.port),
         kp.clone(),
         opts.ready_timeout,
     )

@@ -291,7 +291,7 @@ impl Runtime {
         self.call(async move {
             let kp = adapter::key_pair(opts.key_pair.as_ref(), opts.seed.as_ref());
             let dht = adapter::bind_dht(
-                adapter::dht_config(opts.bootstrap.as_ref(), opts.host),
+                adapter::dht_config(opts.bootstrap.as_ref(), opts.host, opts.port),
                 kp,
                 opts.ready_timeout,
             )
@@ -368,6 +368,8 @@ pub struct SwarmOptions {
     pub bootstrap: Option<Vec<SocketAddrV4>>,
     /// Local address to bind (default 0.0.0.0).
     pub host: Option<Ipv4Addr>,
+    /// Preferred UDP port (tried with the next four, else any port).
+    pub port: Option<u16>,
     /// How long to wait for bootstrapping.
     pub ready_timeout: Duration,
 }
@@ -405,6 +407,8 @@ pub struct DhtOptions {
     pub bootstrap: Option<Vec<SocketAddrV4>>,
     /// Local address to bind.
     pub host: Option<Ipv4Addr>,
+    /// Preferred UDP port (tried with the next four, else any port).
+    pub port: Option<u16>,
     /// How long to wait for bootstrapping.
     pub ready_timeout: Duration,
 }
