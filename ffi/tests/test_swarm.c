@@ -152,11 +152,12 @@ int main(void) {
   ASSERT(pump_until(ctx, &st, has_text, &wb, 15000));
   printf("data exchanged both ways\n");
 
-  /* a bigger message arrives whole */
-  static uint8_t big[200000];
+  /* 1 MiB each way at the same time arrives whole (reading never waits for writing) */
+  static uint8_t big[1 << 20];
   for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)('a' + i % 26);
   big[sizeof big - 1] = '!';
   CHECK(p2pswarm_connection_write(ca->conn, big, sizeof big));
+  CHECK(p2pswarm_connection_write(cb->conn, big, sizeof big));
 
   /* join_peer / leave_peer / ban */
   CHECK(p2pswarm_swarm_join_peer(a, pkb, 32));
@@ -199,8 +200,10 @@ int main(void) {
 
   /* the big write arrived whole (after the 12-byte hello) */
   size_t want_total = strlen(ma) + sizeof big;
-  ASSERT(pump_until(ctx, &st, total_is, &(total_arg){cb, want_total}, 30000));
-  ASSERT(cb->last == '!');
+  ASSERT(pump_until(ctx, &st, total_is, &(total_arg){cb, want_total}, 60000));
+  ASSERT(pump_until(ctx, &st, total_is, &(total_arg){ca, strlen(mb) + sizeof big}, 60000));
+  ASSERT(cb->last == '!' && ca->last == '!');
+  printf("1 MiB each way at once ok\n");
 
   /* b ends: a sees END; a destroys: both see CLOSE */
   CHECK(p2pswarm_connection_end(cb->conn));

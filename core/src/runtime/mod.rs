@@ -924,11 +924,32 @@ impl Conn {
     }
 }
 
-async fn pump<S>(id: u64, q: EventQueue, mut stream: S, mut rx: mpsc::UnboundedReceiver<ConnCmd>)
+/// Runs a connection: a reader task turns received bytes into events while this task writes
+/// (so that a blocked write never stops reading: no deadlock when both sides send in bulk).
+async fn pump<S>(id: u64, q: EventQueue, stream: S, mut rx: mpsc::UnboundedReceiver<ConnCmd>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let mut buf = vec![0u8; 64 * 1024];
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (done_tx, mut done_rx) = oneshot::channel::<Option<String>>();
+    let rq = q.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        let result = loop {
+            match rd.read(&mut buf).await {
+                Ok(0) => {
+                    rq.push(Event::End { conn: id });
+                    break None;
+                }
+                Ok(n) => rq.push(Event::Data {
+                    conn: id,
+                    data: buf[..n].to_vec(),
+                }),
+                Err(e) => break Some(e.to_string()),
+            }
+        };
+        let _ = done_tx.send(result);
+    });
     let mut read_done = false;
     let mut ended = false;
     let error = loop {
@@ -936,18 +957,19 @@ where
             break None;
         }
         tokio::select! {
-            r = stream.read(&mut buf), if !read_done => match r {
-                Ok(0) => {
-                    read_done = true;
-                    q.push(Event::End { conn: id });
-                }
-                Ok(n) => q.push(Event::Data { conn: id, data: buf[..n].to_vec() }),
-                Err(e) => break Some(e.to_string()),
+            r = &mut done_rx, if !read_done => match r {
+                Ok(None) => read_done = true,
+                Ok(Some(e)) => break Some(e),
+                Err(_) => break None,
             },
             cmd = rx.recv() => match cmd {
                 Some(ConnCmd::Write(data, done)) => {
-                    let r = stream.write_all(&data).await;
-                    let failed = r.as_ref().err().map(ToString::to_string);
+                    let r = if ended {
+                        Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "write after end"))
+                    } else {
+                        wr.write_all(&data).await
+                    };
+                    let failed = (!ended).then(|| r.as_ref().err().map(ToString::to_string)).flatten();
                     if let Some(done) = done {
                         let _ = done.send(r.map_err(|e| Error::Io(e.to_string())));
                     }
@@ -958,7 +980,7 @@ where
                 Some(ConnCmd::End) => {
                     if !ended {
                         ended = true;
-                        if let Err(e) = stream.shutdown().await {
+                        if let Err(e) = wr.shutdown().await {
                             break Some(e.to_string());
                         }
                     }
@@ -967,6 +989,9 @@ where
             },
         }
     };
-    drop(stream);
+    // On the current-thread runtime the aborted reader is never polled again: no event of
+    // this connection follows `Close`.
+    reader.abort();
+    drop(wr);
     q.push(Event::Close { conn: id, error });
 }
