@@ -12,6 +12,8 @@ pub use messages::{commands, errors};
 pub mod client;
 pub mod connect;
 pub mod storage;
+pub mod testnet;
 
 pub use client::{Dht, DhtError, LookupReply, MutableValue, Server};
 pub use connect::{ConnectError, Connection};
+pub use testnet::Testnet;

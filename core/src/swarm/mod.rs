@@ -276,6 +276,7 @@ impl SwarmEvents {
 #[derive(Debug, Default)]
 struct ConnShared {
     cancelled: AtomicBool,
+    reported: AtomicBool,
     raw_read: AtomicU64,
     raw_written: AtomicU64,
     wakers: Mutex<Vec<Waker>>,
@@ -362,6 +363,26 @@ impl SwarmConnection {
         let (r, w) = self.raw_bytes();
         self.shared.raw_read.store(r, Ordering::Relaxed);
         self.shared.raw_written.store(w, Ordering::Relaxed);
+        let e = self.conn.engine();
+        if e.error().is_some() || (e.is_local_ended() && e.is_remote_ended()) {
+            self.report_closed();
+        }
+    }
+
+    /// Tells the swarm this connection is over (once): it failed, or both sides ended. Like
+    /// hyperswarm's `'close'`, this counts it out and may schedule a reconnect even while the
+    /// object is still held.
+    fn report_closed(&self) {
+        if self.shared.reported.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Some(s) = self.swarm.upgrade() {
+            let id = self.id;
+            with(&s, |st| {
+                st.conns.remove(&id);
+                st.engine.handle_closed(Instant::now(), id);
+            });
+        }
     }
 
     fn cancelled(&self) -> io::Result<()> {
@@ -404,13 +425,7 @@ use std::future::Future;
 
 impl Drop for SwarmConnection {
     fn drop(&mut self) {
-        if let Some(s) = self.swarm.upgrade() {
-            let id = self.id;
-            with(&s, |st| {
-                st.conns.remove(&id);
-                st.engine.handle_closed(Instant::now(), id);
-            });
-        }
+        self.report_closed();
     }
 }
 
@@ -423,6 +438,9 @@ impl AsyncRead for SwarmConnection {
         self.shared.check(cx)?;
         let r = Pin::new(&mut self.conn).poll_read(cx, buf);
         self.sync();
+        if matches!(r, Poll::Ready(Err(_))) {
+            self.report_closed();
+        }
         r
     }
 }
@@ -442,7 +460,11 @@ impl AsyncWrite for SwarmConnection {
         Pin::new(&mut self.conn).poll_flush(cx)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.conn).poll_shutdown(cx)
+        let r = Pin::new(&mut self.conn).poll_shutdown(cx);
+        if r.is_ready() {
+            self.sync();
+        }
+        r
     }
 }
 
@@ -575,6 +597,7 @@ fn run_action(shared: &Arc<Shared>, st: &mut State, a: Action) {
             }
             st.pending.remove(&conn);
             if let Some(cs) = st.conns.remove(&conn) {
+                cs.reported.store(true, Ordering::SeqCst);
                 cs.cancel();
             }
             let _ = reason == CloseReason::Duplicate;
