@@ -18,7 +18,7 @@ mod adapter;
 mod events;
 
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -33,7 +33,6 @@ pub use events::{Event, EventQueue, Handler, Next};
 
 use crate::crypto::{KeyPair, PublicKey};
 use crate::dht::{ConnectError, Dht, DhtError, LookupReply, MutableValue};
-use crate::rpc::driver::DhtConfig;
 
 /// Why a runtime call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -304,49 +303,16 @@ impl Runtime {
     pub fn testnet(&self, n: usize) -> Reply<Result<Testnet>> {
         let rt = self.clone();
         self.call(async move {
-            let host = Ipv4Addr::LOCALHOST;
-            let boot = Dht::bind(DhtConfig {
-                bootstrap: Vec::new(),
-                host,
-                ephemeral: Some(false),
-                firewalled: false,
-                public_addr: Some(SocketAddrV4::new(host, 0)),
-                ..DhtConfig::default()
-            })
-            .await
-            .map_err(|e| Error::Bind(e.to_string()))?;
-            let SocketAddr::V4(addr) = boot.rpc().local_addr() else {
-                return Err(Error::Bind("the testnet binds IPv4".into()));
-            };
-            let mut nodes = vec![boot];
-            for _ in 1..n.max(1) {
-                let d = Dht::bind(DhtConfig {
-                    bootstrap: vec![addr],
-                    host,
-                    ephemeral: Some(false),
-                    ..DhtConfig::default()
-                })
+            let net = crate::dht::Testnet::new(n.max(1), Ipv4Addr::LOCALHOST)
                 .await
-                .map_err(|e| Error::Bind(e.to_string()))?;
-                nodes.push(d);
-                // (no wait per node: they bootstrap concurrently)
-            }
-            for d in &nodes[1..] {
-                if tokio::time::timeout(Duration::from_secs(20), d.ready())
-                    .await
-                    .is_err()
-                {
-                    for d in &nodes {
-                        d.destroy();
+                .map_err(|e| {
+                    if e.kind() == std::io::ErrorKind::Other {
+                        Error::BootstrapTimeout
+                    } else {
+                        Error::Bind(e.to_string())
                     }
-                    return Err(Error::BootstrapTimeout);
-                }
-            }
-            Ok(Testnet {
-                rt,
-                nodes,
-                bootstrap: addr,
-            })
+                })?;
+            Ok(Testnet { rt, net: Some(net) })
         })
     }
 }
@@ -773,39 +739,38 @@ impl ServerHandle {
     }
 }
 
-/// A loopback testnet.
+/// A loopback testnet ([`crate::dht::Testnet`] owned by the runtime thread); dropping it stops
+/// the nodes.
 #[derive(Debug)]
 pub struct Testnet {
     rt: Runtime,
-    nodes: Vec<Dht>,
-    bootstrap: SocketAddrV4,
+    net: Option<crate::dht::Testnet>,
 }
 
 impl Testnet {
     /// The bootstrap address (127.0.0.1:port).
     pub fn bootstrap(&self) -> SocketAddrV4 {
-        self.bootstrap
+        self.net
+            .as_ref()
+            .map_or(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0), |n| n.bootstrap)
     }
 
     /// Number of nodes.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.net.as_ref().map_or(0, |n| n.nodes.len())
     }
 
-    /// Never empty.
+    /// Whether it has no nodes (never, while alive).
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.len() == 0
     }
 }
 
 impl Drop for Testnet {
     fn drop(&mut self) {
-        let nodes = std::mem::take(&mut self.nodes);
-        self.rt.enter(|| {
-            for n in &nodes {
-                n.destroy();
-            }
-        });
+        if let Some(net) = self.net.take() {
+            self.rt.enter(move || drop(net));
+        }
     }
 }
 
