@@ -38,6 +38,16 @@
 #define P2PSWARM_JOIN_CLIENT 2
 
 /**
+ * `p2pswarm_swarm_status` flag: a discovery query of the topic is in flight.
+ */
+#define P2PSWARM_STATUS_REFRESHING 4
+
+/**
+ * `p2pswarm_swarm_status` flag: the swarm is suspended.
+ */
+#define P2PSWARM_STATUS_SUSPENDED 8
+
+/**
  * Result of every fallible call. The numeric values are stable.
  */
 typedef enum {
@@ -348,6 +358,12 @@ p2pswarm_result p2pswarm_options_set_max_peers(p2pswarm_options *options, size_t
  * Sets the number of concurrent outgoing connection attempts (must be > 0).
  */
 p2pswarm_result p2pswarm_options_set_max_parallel(p2pswarm_options *options, size_t max_parallel);
+
+/**
+ * Sets the maximum number of outgoing (client) connections (must be > 0; default unbounded).
+ */
+p2pswarm_result p2pswarm_options_set_max_client_connections(p2pswarm_options *options,
+                                                            size_t max_client_connections);
 
 /**
  * Adds a bootstrap node, `"A.B.C.D:PORT"` (IPv4 literal; no name resolution). Once one is
@@ -787,6 +803,18 @@ p2pswarm_result p2pswarm_swarm_join(const p2pswarm_swarm *swarm,
 p2pswarm_result p2pswarm_swarm_leave(const p2pswarm_swarm *swarm,
                                      const uint8_t *topic,
                                      size_t topic_len);
+
+/**
+ * The discovery state of a joined 32-byte topic: `*out_flags` gets `P2PSWARM_JOIN_SERVER` /
+ * `P2PSWARM_JOIN_CLIENT` (some session announces / looks it up), `P2PSWARM_STATUS_REFRESHING`
+ * and `P2PSWARM_STATUS_SUSPENDED`; `*out_sessions` (may be NULL) the number of live discovery
+ * sessions. `P2PSWARM_ERR_NOT_FOUND` if the topic is not joined. Non-blocking.
+ */
+p2pswarm_result p2pswarm_swarm_status(const p2pswarm_swarm *swarm,
+                                      const uint8_t *topic,
+                                      size_t topic_len,
+                                      uint32_t *out_flags,
+                                      size_t *out_sessions);
 
 /**
  * Keeps a connection to the peer with this 32-byte public key (reconnecting). Non-blocking.

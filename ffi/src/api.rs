@@ -403,6 +403,7 @@ pub struct p2pswarm_options {
     pub(crate) seed: Option<[u8; 32]>,
     pub(crate) max_peers: Option<usize>,
     pub(crate) max_parallel: Option<usize>,
+    pub(crate) max_client_connections: Option<usize>,
     pub(crate) bootstrap: Option<Vec<SocketAddrV4>>,
     pub(crate) host: Option<Ipv4Addr>,
     pub(crate) port: Option<u16>,
@@ -440,6 +441,7 @@ pub extern "C" fn p2pswarm_options_new(out_options: *mut *mut p2pswarm_options) 
                 seed: None,
                 max_peers: None,
                 max_parallel: None,
+                max_client_connections: None,
                 bootstrap: None,
                 host: None,
                 port: None,
@@ -520,6 +522,25 @@ pub extern "C" fn p2pswarm_options_set_max_parallel(
             ));
         }
         o.max_parallel = Some(max_parallel);
+        Ok(())
+    })
+}
+
+/// Sets the maximum number of outgoing (client) connections (must be > 0; default unbounded).
+#[no_mangle]
+pub extern "C" fn p2pswarm_options_set_max_client_connections(
+    options: *mut p2pswarm_options,
+    max_client_connections: usize,
+) -> p2pswarm_result {
+    guard(|| {
+        let o = get_mut(options)?;
+        if max_client_connections == 0 {
+            return Err(fail(
+                P2PSWARM_ERR_INVALID_ARGUMENT,
+                "max_client_connections must be > 0",
+            ));
+        }
+        o.max_client_connections = Some(max_client_connections);
         Ok(())
     })
 }

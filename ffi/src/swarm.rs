@@ -18,6 +18,10 @@ use crate::events::p2pswarm_peer_info;
 pub const P2PSWARM_JOIN_SERVER: u32 = 1;
 /// `p2pswarm_swarm_join` flag: look the topic up and connect to the peers found.
 pub const P2PSWARM_JOIN_CLIENT: u32 = 2;
+/// `p2pswarm_swarm_status` flag: a discovery query of the topic is in flight.
+pub const P2PSWARM_STATUS_REFRESHING: u32 = 4;
+/// `p2pswarm_swarm_status` flag: the swarm is suspended.
+pub const P2PSWARM_STATUS_SUSPENDED: u32 = 8;
 
 /// A swarm (Hyperswarm): join topics, get one encrypted connection per peer.
 #[derive(Debug)]
@@ -66,6 +70,7 @@ pub extern "C" fn p2pswarm_swarm_new(
             o.seed = opts.seed;
             o.max_peers = opts.max_peers;
             o.max_parallel = opts.max_parallel;
+            o.max_client_connections = opts.max_client_connections;
             o.bootstrap.clone_from(&opts.bootstrap);
             o.host = opts.host;
             o.port = opts.port;
@@ -165,6 +170,44 @@ pub extern "C" fn p2pswarm_swarm_leave(
         let s = get(swarm)?;
         let t = array::<32>(topic, topic_len)?;
         s.h.leave(t).wait().map_err(code)
+    })
+}
+
+/// The discovery state of a joined 32-byte topic: `*out_flags` gets `P2PSWARM_JOIN_SERVER` /
+/// `P2PSWARM_JOIN_CLIENT` (some session announces / looks it up), `P2PSWARM_STATUS_REFRESHING`
+/// and `P2PSWARM_STATUS_SUSPENDED`; `*out_sessions` (may be NULL) the number of live discovery
+/// sessions. `P2PSWARM_ERR_NOT_FOUND` if the topic is not joined. Non-blocking.
+#[no_mangle]
+pub extern "C" fn p2pswarm_swarm_status(
+    swarm: *const p2pswarm_swarm,
+    topic: *const u8,
+    topic_len: usize,
+    out_flags: *mut u32,
+    out_sessions: *mut usize,
+) -> p2pswarm_result {
+    guard(|| {
+        let s = get(swarm)?;
+        let t = array::<32>(topic, topic_len)?;
+        out(out_flags)?;
+        let st =
+            s.h.status(&t)
+                .ok_or_else(|| fail(P2PSWARM_ERR_NOT_FOUND, "topic not joined"))?;
+        let mut f = 0;
+        for (on, bit) in [
+            (st.server, P2PSWARM_JOIN_SERVER),
+            (st.client, P2PSWARM_JOIN_CLIENT),
+            (st.refreshing, P2PSWARM_STATUS_REFRESHING),
+            (st.suspended, P2PSWARM_STATUS_SUSPENDED),
+        ] {
+            if on {
+                f |= bit;
+            }
+        }
+        put(out_flags, f);
+        if !out_sessions.is_null() {
+            put(out_sessions, st.sessions);
+        }
+        Ok(())
     })
 }
 

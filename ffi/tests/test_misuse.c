@@ -130,6 +130,7 @@ int main(void) {
   EXPECT(p2pswarm_options_set_host(o, "localhost"), P2PSWARM_ERR_INVALID_ARGUMENT);
   EXPECT(p2pswarm_options_set_max_peers(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
   EXPECT(p2pswarm_options_set_max_parallel(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
+  EXPECT(p2pswarm_options_set_max_client_connections(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
   EXPECT(p2pswarm_options_set_bootstrap_timeout_ms(o, 0), P2PSWARM_ERR_INVALID_ARGUMENT);
   CHECK(p2pswarm_options_set_firewall(o, NULL, NULL));
   CHECK(p2pswarm_options_set_port(o, 0));
@@ -180,6 +181,10 @@ int main(void) {
   EXPECT(p2pswarm_swarm_public_key(s, NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   p2pswarm_peer_info *info = NULL;
   EXPECT(p2pswarm_swarm_peer(s, topic, 32, &info), P2PSWARM_ERR_NOT_FOUND);
+  uint32_t sflags = 0;
+  EXPECT(p2pswarm_swarm_status(s, topic, 32, &sflags, NULL), P2PSWARM_ERR_NOT_FOUND);
+  EXPECT(p2pswarm_swarm_status(s, topic, 32, NULL, NULL), P2PSWARM_ERR_NULL_ARGUMENT);
+  EXPECT(p2pswarm_swarm_status(NULL, topic, 32, &sflags, NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   ASSERT(info == NULL);
   /* a peer known by join_peer (nobody listens on it: attempts fail in the background) */
   uint8_t pk[32], seed[32];

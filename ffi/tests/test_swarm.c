@@ -58,6 +58,7 @@ int main(void) {
   p2pswarm_options *oa = local_options(boot, 0x0a);
   CHECK(p2pswarm_options_set_max_peers(oa, 8));
   CHECK(p2pswarm_options_set_max_parallel(oa, 2));
+  CHECK(p2pswarm_options_set_max_client_connections(oa, 4));
   p2pswarm_options *ob = local_options(boot, 0x0b);
   p2pswarm_swarm *a = NULL, *b = NULL;
   CHECK(p2pswarm_swarm_new(ctx, oa, &a));
@@ -84,6 +85,11 @@ int main(void) {
   bool flushed = false;
   CHECK(p2pswarm_discovery_flushed(da, &flushed));
   ASSERT(flushed);
+  uint32_t sflags = 0;
+  size_t sessions = 0;
+  CHECK(p2pswarm_swarm_status(a, topic, 32, &sflags, &sessions));
+  ASSERT((sflags & (P2PSWARM_JOIN_SERVER | P2PSWARM_JOIN_CLIENT)) == P2PSWARM_JOIN_SERVER);
+  ASSERT(sessions == 1);
   CHECK(p2pswarm_swarm_join(b, topic, 32, P2PSWARM_JOIN_CLIENT, &db));
   CHECK(p2pswarm_swarm_flush(b, &flushed));
   ASSERT(flushed);
@@ -194,6 +200,7 @@ int main(void) {
   CHECK(p2pswarm_discovery_refresh(db, P2PSWARM_JOIN_CLIENT, &flushed));
   ASSERT(flushed);
   CHECK(p2pswarm_swarm_leave(b, topic, 32));
+  EXPECT(p2pswarm_swarm_status(b, topic, 32, &sflags, NULL), P2PSWARM_ERR_NOT_FOUND);
   CHECK(p2pswarm_discovery_destroy(da));
   p2pswarm_discovery_free(da);
   p2pswarm_discovery_free(db);
@@ -218,6 +225,11 @@ int main(void) {
   CHECK(p2pswarm_swarm_suspend(a));
   CHECK(p2pswarm_swarm_connections(a, &n));
   ASSERT(n == 0);
+  uint8_t topic2[32];
+  memset(topic2, 's', 32);
+  CHECK(p2pswarm_swarm_join(a, topic2, 32, P2PSWARM_JOIN_CLIENT, NULL));
+  CHECK(p2pswarm_swarm_status(a, topic2, 32, &sflags, NULL));
+  ASSERT(sflags & P2PSWARM_STATUS_SUSPENDED);
   CHECK(p2pswarm_swarm_resume(a));
   p2pswarm_result r;
 

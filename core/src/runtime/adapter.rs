@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use super::{Error, JoinOptions, PeerInfo, SwarmOptions};
+use super::{Error, JoinOptions, PeerInfo, SwarmOptions, TopicStatus};
 use crate::crypto::{KeyPair, PublicKey};
 use crate::dht::Dht;
 use crate::rpc::driver::DhtConfig;
@@ -129,6 +129,9 @@ pub(super) async fn create(opts: SwarmOptions) -> Result<(Swarm, Events), Error>
     if let Some(n) = opts.max_parallel {
         o.max_parallel = n;
     }
+    if let Some(n) = opts.max_client_connections {
+        o.max_client_connections = n;
+    }
     let (s, ev) = Swarm::with_dht(dht, kp, o);
     Ok((s, Events(ev)))
 }
@@ -209,6 +212,16 @@ pub(super) fn peers(s: &Swarm) -> Vec<PeerInfo> {
 
 pub(super) fn peer(s: &Swarm, key: &PublicKey) -> Option<PeerInfo> {
     s.peer(key).as_ref().map(peer_info)
+}
+
+pub(super) fn status(s: &Swarm, topic: &[u8; 32]) -> Option<TopicStatus> {
+    s.status(topic).map(|d| TopicStatus {
+        server: d.is_server,
+        client: d.is_client,
+        sessions: d.sessions,
+        refreshing: d.refreshing,
+        suspended: d.suspended,
+    })
 }
 
 pub(super) fn ban(s: &Swarm, key: &PublicKey, banned: bool) {

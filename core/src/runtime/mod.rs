@@ -328,6 +328,8 @@ pub struct SwarmOptions {
     pub max_peers: Option<usize>,
     /// Concurrent outgoing attempts (default 3).
     pub max_parallel: Option<usize>,
+    /// Cap on outgoing connections (default unbounded).
+    pub max_client_connections: Option<usize>,
     /// `true` rejects a remote key. Runs on the runtime thread.
     pub firewall: Option<Firewall>,
     /// Bootstrap nodes (default: the public network).
@@ -396,6 +398,21 @@ pub struct JoinOptions {
     pub server: bool,
     /// Look up and connect.
     pub client: bool,
+}
+
+/// The discovery state of a joined topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TopicStatus {
+    /// Some session announces the topic.
+    pub server: bool,
+    /// Some session looks it up.
+    pub client: bool,
+    /// Live discovery sessions.
+    pub sessions: usize,
+    /// A query is in flight.
+    pub refreshing: bool,
+    /// The swarm is suspended.
+    pub suspended: bool,
 }
 
 /// What a swarm knows about a peer.
@@ -514,6 +531,11 @@ impl SwarmHandle {
     /// One peer.
     pub fn peer(&self, key: &PublicKey) -> Option<PeerInfo> {
         adapter::peer(&self.swarm, key)
+    }
+
+    /// The discovery state of a topic (`None`: not joined).
+    pub fn status(&self, topic: &[u8; 32]) -> Option<TopicStatus> {
+        adapter::status(&self.swarm, topic)
     }
 
     /// Bans or un-bans a peer.
