@@ -10,8 +10,11 @@
  *    p2pswarm_last_error_detail() gives the calling thread's last detailed message.
  *  - Borrowed inputs (byte slices, strings) are only read during the call.
  *  - Each context has one internal thread, the runtime thread, that owns all network state.
- *    Calls may be made from any thread. Calls documented as blocking wait for the runtime
- *    thread and fail with P2PSWARM_ERR_WOULD_DEADLOCK when made on it (inside a callback).
+ *    Calls may be made from any thread, and handles (except p2pswarm_options and
+ *    p2pswarm_event) may be used from several threads at once. A handle must not be freed
+ *    while another thread is inside a call with it. Calls documented as blocking wait for the
+ *    runtime thread (a network round trip) and fail with P2PSWARM_ERR_WOULD_DEADLOCK when made
+ *    on it (inside a callback); all other calls return without waiting.
  *  - Callbacks take their userdata first, run on the runtime thread and must not block.
  *  - Events (new connections, received bytes, closes, updates) reach the caller in three
  *    ways: p2pswarm_next_event() (pull with timeout), p2pswarm_event_fd() (a readable fd for
