@@ -3,7 +3,7 @@
  * result code and nothing crashes. Also the error messages and the readiness fd. */
 #include "common.h"
 
-static const int codes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 30, 31, 32, 33, 34, 40, 41, 42, 43, 99};
+static const int codes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 30, 31, 32, 33, 34, 40, 41, 42, 43, 99};
 
 int main(void) {
   /* messages */

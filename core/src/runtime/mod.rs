@@ -29,7 +29,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-pub use events::{Event, EventQueue, Handler, Next};
+pub use events::{Event, EventQueue, Handler, Next, DATA_HIGH_WATER};
 
 use crate::crypto::{KeyPair, PublicKey};
 use crate::dht::{ConnectError, Dht, DhtError, LookupReply, MutableValue};
@@ -65,6 +65,9 @@ pub enum Error {
     /// A stream failed.
     #[error("i/o: {0}")]
     Io(String),
+    /// The connection's write queue is full: wait for [`Event::Drain`].
+    #[error("write queue full")]
+    WouldBlock,
     /// The runtime thread could not be started.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -802,8 +805,19 @@ enum ConnCmd {
     Destroy,
 }
 
+/// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
+/// bytes (a write into an empty queue is always taken).
+pub const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct WriteQueue {
+    bytes: std::sync::atomic::AtomicUsize,
+    refused: std::sync::atomic::AtomicBool,
+}
+
 struct ConnInner {
     id: u64,
+    queued: Arc<WriteQueue>,
     remote: PublicKey,
     handshake_hash: Option<[u8; 64]>,
     is_initiator: bool,
@@ -845,9 +859,11 @@ impl Conn {
     {
         let id = next_id();
         let (tx, rx) = mpsc::unbounded_channel();
+        let queued = Arc::new(WriteQueue::default());
         let conn = Conn {
             inner: Arc::new(ConnInner {
                 id,
+                queued: queued.clone(),
                 remote,
                 handshake_hash,
                 is_initiator,
@@ -855,7 +871,7 @@ impl Conn {
                 thread,
             }),
         };
-        (conn, Box::pin(pump(id, q.clone(), stream, rx)))
+        (conn, Box::pin(pump(id, q.clone(), stream, rx, queued)))
     }
 
     /// The id in this connection's events.
@@ -878,16 +894,55 @@ impl Conn {
         self.inner.is_initiator
     }
 
-    /// Queues bytes (never blocks; a failure closes the connection with a `Close` event).
+    fn reserve(&self, n: usize) -> Result<()> {
+        let q = &self.inner.queued;
+        let mut cur = q.bytes.load(Ordering::SeqCst);
+        loop {
+            if cur > 0 && cur + n > WRITE_HIGH_WATER {
+                q.refused.store(true, Ordering::SeqCst);
+                // Re-check after flagging: if the writer emptied the queue meanwhile it may have
+                // missed the flag, so try again; otherwise it will see the flag and send Drain.
+                let now = q.bytes.load(Ordering::SeqCst);
+                if now == cur {
+                    return Err(Error::WouldBlock);
+                }
+                cur = now;
+                continue;
+            }
+            match q
+                .bytes
+                .compare_exchange(cur, cur + n, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Queues bytes without waiting. [`Error::WouldBlock`] (nothing queued) when more than
+    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once the queue is
+    /// empty. A write failure closes the connection with a `Close` event.
     pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
+        let n = data.len();
+        self.reserve(n)?;
         self.inner
             .tx
             .send(ConnCmd::Write(data, None))
             .map_err(|_| Error::Closed)
     }
 
-    /// Writes bytes; the reply says when they were handed to the stream.
+    /// Bytes queued and not yet handed to the stream.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.bytes.load(Ordering::SeqCst)
+    }
+
+    /// Writes bytes; the reply says when they were handed to the stream (no write limit: the
+    /// caller awaits each write).
     pub fn write(&self, data: Vec<u8>) -> Reply<Result<()>> {
+        self.inner
+            .queued
+            .bytes
+            .fetch_add(data.len(), Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         // On failure the sender is dropped with the command: the reply reports `Closed`.
         let _ = self.inner.tx.send(ConnCmd::Write(data, Some(tx)));
@@ -913,8 +968,13 @@ impl Conn {
 
 /// Runs a connection: a reader task turns received bytes into events while this task writes
 /// (so that a blocked write never stops reading: no deadlock when both sides send in bulk).
-async fn pump<S>(id: u64, q: EventQueue, stream: S, mut rx: mpsc::UnboundedReceiver<ConnCmd>)
-where
+async fn pump<S>(
+    id: u64,
+    q: EventQueue,
+    stream: S,
+    mut rx: mpsc::UnboundedReceiver<ConnCmd>,
+    queued: Arc<WriteQueue>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
@@ -923,6 +983,7 @@ where
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 64 * 1024];
         let result = loop {
+            rq.wait_room().await;
             match rd.read(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
@@ -951,6 +1012,7 @@ where
             },
             cmd = rx.recv() => match cmd {
                 Some(ConnCmd::Write(data, done)) => {
+                    let n = data.len();
                     let r = if ended {
                         Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "write after end"))
                     } else {
@@ -962,6 +1024,11 @@ where
                     }
                     if let Some(e) = failed {
                         break Some(e);
+                    }
+                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) == n
+                        && queued.refused.swap(false, Ordering::SeqCst)
+                    {
+                        q.push(Event::Drain { conn: id });
                     }
                 }
                 Some(ConnCmd::End) => {
