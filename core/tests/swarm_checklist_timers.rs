@@ -155,7 +155,10 @@ fn an_unproven_peer_is_not_rescheduled_after_four_attempts() {
     let times = attempt_times(&mut net, c, Duration::from_secs(20));
     assert_eq!(times.len(), 4, "attempts at {times:?}");
     // Gaps: failure after FAIL_AFTER, then M (200 ms) and L (300 ms) class delays.
-    let gaps: Vec<Duration> = times.windows(2).map(|w| w[1].saturating_sub(w[0])).collect();
+    let gaps: Vec<Duration> = times
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect();
     let (m, l) = (ms(200), ms(300));
     for (i, (gap, class)) in gaps.iter().zip([m, l, l]).enumerate() {
         let lo = FAIL_AFTER + class * 66 / 100;
