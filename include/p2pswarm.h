@@ -739,6 +739,13 @@ p2pswarm_result p2pswarm_connection_write(const p2pswarm_connection *connection,
                                           size_t len);
 
 /**
+ * Writes the number of bytes queued on the connection and not yet handed to the transport to
+ * `*out_bytes` (`p2pswarm_connection_write` refuses writes beyond 8 MiB). Non-blocking.
+ */
+p2pswarm_result p2pswarm_connection_queued_bytes(const p2pswarm_connection *connection,
+                                                 size_t *out_bytes);
+
+/**
  * Ends our side after the queued writes (the remote gets END); reading continues until the
  * remote ends too, then CLOSE. Non-blocking.
  */

@@ -115,8 +115,19 @@ pub extern "C" fn p2pswarm_event_fd(
     guard(|| {
         let c = get(ctx)?;
         out(out_fd)?;
-        put(out_fd, c.queue.readiness_fd());
-        Ok(())
+        #[cfg(unix)]
+        {
+            put(out_fd, c.queue.readiness_fd());
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = c;
+            Err(crate::api::fail(
+                crate::api::P2PSWARM_ERR_UNSUPPORTED,
+                "no readiness fd on this platform",
+            ))
+        }
     })
 }
 
@@ -401,6 +412,21 @@ pub extern "C" fn p2pswarm_connection_write(
         let c = get(connection)?;
         let d = bytes(data, len)?;
         c.conn.write_nowait(d.to_vec()).map_err(crate::api::code)
+    })
+}
+
+/// Writes the number of bytes queued on the connection and not yet handed to the transport to
+/// `*out_bytes` (`p2pswarm_connection_write` refuses writes beyond 8 MiB). Non-blocking.
+#[no_mangle]
+pub extern "C" fn p2pswarm_connection_queued_bytes(
+    connection: *const p2pswarm_connection,
+    out_bytes: *mut usize,
+) -> p2pswarm_result {
+    guard(|| {
+        let c = get(connection)?;
+        out(out_bytes)?;
+        put(out_bytes, c.conn.queued_bytes());
+        Ok(())
     })
 }
 

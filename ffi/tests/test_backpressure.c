@@ -72,6 +72,9 @@ int main(void) {
       continue;
     }
     EXPECT(res, P2PSWARM_ERR_WOULD_BLOCK);
+    size_t queued = 0;
+    CHECK(p2pswarm_connection_queued_bytes(w, &queued));
+    ASSERT(queued > 0 && queued + CHUNK > 8u * CHUNK);
     blocked++;
     if (!wait_drain(cb, wid, 2000)) { /* no drain: the receiver holds us back */
       stalled = 1;
@@ -111,6 +114,9 @@ int main(void) {
   printf("A: %llu MiB received in order; B drained: %d\n", (unsigned long long)(got >> 20),
          drained);
   ASSERT(got == sent && drained);
+  size_t queued = 1;
+  CHECK(p2pswarm_connection_queued_bytes(w, &queued));
+  ASSERT(queued == 0);
   fill(sent);
   CHECK(p2pswarm_connection_write(w, chunk, 16)); /* accepted again */
 

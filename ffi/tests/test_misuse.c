@@ -55,6 +55,7 @@ int main(void) {
   EXPECT(p2pswarm_discovery_topic(NULL, b32), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_write(NULL, b32, 1), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_end(NULL), P2PSWARM_ERR_NULL_ARGUMENT);
+  EXPECT(p2pswarm_connection_queued_bytes(NULL, &n), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_destroy(NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_remote_public_key(NULL, b32), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_handshake_hash(NULL, b64), P2PSWARM_ERR_NULL_ARGUMENT);

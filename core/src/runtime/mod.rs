@@ -10,7 +10,9 @@
 //! * Events leave through one primitive, [`EventQueue::next_event`] (also: blocking pull with
 //!   timeout, a readiness fd, a handler on the runtime thread). Received bytes are events too.
 //! * [`Runtime::shutdown`] is idempotent and never joins the runtime thread from itself; dropping
-//!   the last [`Runtime`] clone shuts it down.
+//!   the last [`Runtime`] clone shuts it down. It joins the thread: a binding must not hold a
+//!   lock the runtime thread may wait for (the GIL, the Node main loop) while calling it, nor
+//!   block on a [`Reply`] while holding one.
 //!
 //! Only the private `adapter` module knows the swarm API of [`crate::swarm`].
 
