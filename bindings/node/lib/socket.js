@@ -116,7 +116,12 @@ class NoiseSocket extends Duplex {
     if (this._onclose) this._onclose()
     if (this.destroyed) return
     if (error) {
-      this.destroy(new Error(error))
+      // A failed connection reports 'error' to whoever listens for it. Without a listener it
+      // just closes: a reset by the remote must not crash the process (the swarm keeps
+      // running), and a connection replaced by a duplicate is never an error (as in
+      // hyperswarm, which silences that one).
+      if (error !== 'Duplicate connection' && this.listenerCount('error') > 0) this.destroy(new Error(error))
+      else this.destroy()
       return
     }
     this._onend()
