@@ -1,6 +1,8 @@
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert')
+const path = require('path')
+const { spawnSync } = require('child_process')
 const P2Pswarm = require('..')
 const DHT = require('../dht')
 const { createTestnet, once, topic } = require('./helpers')
@@ -43,40 +45,46 @@ test('wrong types and lengths throw TypeErrors with clear messages', async () =>
   await tn.destroy()
 })
 
-test('a throwing listener does not kill the swarm', async () => {
+// Run in a child: node:test owns this process's uncaughtException hook.
+test('a throwing listener does not kill the swarm', () => {
+  const root = JSON.stringify(path.join(__dirname, '..'))
+  const script = `
+const P2Pswarm = require(${root})
+const createTestnet = require(${root} + '/testnet')
+async function main () {
   const tn = await createTestnet(2)
-  const errors = []
-  const onUncaught = (err) => errors.push(err)
-  process.on('uncaughtException', onUncaught)
-  try {
-    const a = new P2Pswarm({ bootstrap: tn.bootstrap })
-    const b = new P2Pswarm({ bootstrap: tn.bootstrap })
-    let n = 0
-    a.on('connection', (sock) => {
-      sock.on('data', (d) => {
-        if (d.toString() === 'boom') throw new Error('data listener exploded')
-        sock.write('echo ' + d)
-      })
-      n++
-      throw new Error('connection listener exploded')
+  const a = new P2Pswarm({ bootstrap: tn.bootstrap })
+  const b = new P2Pswarm({ bootstrap: tn.bootstrap })
+  let n = 0
+  a.on('connection', (sock) => {
+    sock.on('data', (d) => {
+      if (d.toString() === 'boom') throw new Error('data listener exploded')
+      sock.write('echo ' + d)
     })
-    b.on('update', () => { throw new Error('update listener exploded') })
-    const t = topic('throwing')
-    await a.join(t, { server: true, client: false }).flushed()
-    const got = once(b, 'connection')
-    b.join(t, { server: false, client: true })
-    const [sock] = await got
-    sock.write('boom')
-    await new Promise((r) => setTimeout(r, 100))
-    sock.write('still alive')
-    const [d] = await once(sock, 'data')
-    assert.strictEqual(d.toString(), 'echo still alive')
-    assert.strictEqual(n, 1)
-    assert.ok(errors.some((e) => /connection listener exploded/.test(e.message)))
-    assert.ok(errors.some((e) => /data listener exploded/.test(e.message)))
-    await Promise.all([a.destroy(), b.destroy()])
-  } finally {
-    process.off('uncaughtException', onUncaught)
-    await tn.destroy()
-  }
+    n++
+    throw new Error('connection listener exploded')
+  })
+  b.on('update', () => { throw new Error('update listener exploded') })
+  const t = Buffer.alloc(32, 4)
+  await a.join(t, { server: true, client: false }).flushed()
+  const got = new Promise((resolve) => b.once('connection', resolve))
+  b.join(t, { server: false, client: true })
+  const sock = await got
+  sock.write('boom')
+  await new Promise((r) => setTimeout(r, 100))
+  sock.write('still alive')
+  const d = await new Promise((resolve) => sock.once('data', resolve))
+  console.log(d.toString() + ' ' + n)
+  await Promise.all([a.destroy(), b.destroy()])
+  await tn.destroy()
+}
+main()
+`
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60000 })
+  assert.strictEqual(r.error, undefined, 'no timeout')
+  assert.strictEqual(r.status, 0, r.stderr)
+  assert.strictEqual(r.stdout.trim(), 'echo still alive 1')
+  assert.match(r.stderr, /a listener threw \(the swarm keeps running\): Error: connection listener exploded/)
+  assert.match(r.stderr, /data listener exploded/)
+  assert.match(r.stderr, /update listener exploded/)
 })

@@ -55,8 +55,9 @@ async function round (tn, bootstrap, addonRole) {
   const timer = setTimeout(() => { console.error('timeout in round ' + addonRole); process.exit(2) }, 60000)
   const { text, info } = await gotData
   if (text !== 'hello from js') throw new Error('addon got ' + JSON.stringify(text))
-  const jsKey = (await js.wait(/^connection /)).split(' ')[1]
-  if (info.publicKey.toString('hex') !== jsKey) throw new Error('peer key mismatch')
+  const seenByJs = (await js.wait(/^connection /)).split(' ')[1]
+  if (seenByJs !== swarm.keyPair.publicKey.toString('hex')) throw new Error('the JS peer saw another key')
+  if (!info.publicKey.equals(P2Pswarm.keyPair(js.seed).publicKey)) throw new Error('the addon saw another key')
   await js.wait(/^data \S+ hello from addon$/)
   clearTimeout(timer)
   js.child.stdin.write('exit\n')
