@@ -80,7 +80,12 @@ class PeerDiscovery {
     this.isClient = client
     this.isServer = server
     const d = await this._native
-    return d.refresh(server, client)
+    try {
+      return await d.refresh(server, client)
+    } catch (err) {
+      if (this.destroyed || this._swarm.destroyed) throw new Error('PeerDiscovery is destroyed')
+      throw err
+    }
   }
 
   destroy () {
