@@ -75,7 +75,7 @@ fn parse_host(h: Option<&String>) -> Result<Option<Ipv4Addr>> {
 }
 
 /// Runs `fut` on the runtime thread and settles a promise with `conv(output)` on the JS thread.
-fn promise<'e, T, F, C, D>(env: &'e Env, fut: F, conv: C) -> Result<Object<'e>>
+fn promise<T, F, C, D>(env: &Env, fut: F, conv: C) -> Result<Object<'_>>
 where
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,
