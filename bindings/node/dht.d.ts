@@ -61,8 +61,6 @@ declare namespace HyperDHT {
 declare class HyperDHT extends EventEmitter {
   constructor(opts?: HyperDHT.DHTOptions)
   static keyPair(seed?: Buffer): KeyPair
-  static Server: typeof HyperDHT.Server
-  static Query: typeof HyperDHT.Query
   readonly defaultKeyPair: KeyPair
   readonly publicKey: Buffer
   readonly destroyed: boolean

@@ -128,9 +128,6 @@ declare class P2Pswarm extends EventEmitter {
   constructor(opts?: P2Pswarm.SwarmOptions)
   static P2Pswarm: typeof P2Pswarm
   static Hyperswarm: typeof P2Pswarm
-  static PeerInfo: typeof P2Pswarm.PeerInfo
-  static PeerDiscovery: typeof P2Pswarm.PeerDiscovery
-  static NoiseSocket: typeof P2Pswarm.NoiseSocket
   /** An ed25519 key pair (deterministic with a 32-byte seed). */
   static keyPair(seed?: Buffer): P2Pswarm.KeyPair
 
