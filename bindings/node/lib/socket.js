@@ -31,6 +31,10 @@ class NoiseSocket extends Duplex {
   // connect promise for dht.connect); 'open' follows on the next tick.
   _attach (conn) {
     if (this.destroyed) {
+      // destroyed while connecting: track it until the runtime's close event (so no event of
+      // it lingers in the pump), and close it
+      this._native = conn
+      this._pump.attach(this, conn.id)
       conn.destroy()
       const cb = this._opening
       this._opening = null

@@ -36,6 +36,12 @@ test('createServer / connect, both directions of data', async () => {
   assert.strictEqual(d.toString(), 'echo:ping')
   sock.end()
   await once(sock, 'close')
+  // a socket destroyed while still connecting closes, and its connection is dropped
+  const early = b.connect(server.publicKey)
+  early.destroy()
+  await once(early, 'close')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.strictEqual(b._pump.early.size, 0)
   await server.close()
   // connecting to a key nobody listens on fails with an error
   const bad = b.connect(DHT.keyPair().publicKey)
