@@ -11,6 +11,8 @@ pub use messages::{commands, errors};
 
 pub mod client;
 pub mod connect;
+pub mod holepunch;
+pub mod nat;
 pub mod storage;
 
 pub use client::{Dht, DhtError, LookupReply, MutableValue, Server};
