@@ -13,6 +13,7 @@ pub mod client;
 pub mod connect;
 pub mod holepunch;
 pub mod nat;
+mod punch;
 pub mod storage;
 
 pub use client::{Dht, DhtError, LookupReply, MutableValue, Server};
