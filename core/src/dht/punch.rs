@@ -36,10 +36,6 @@ const SAMPLE_PINGS: usize = 4;
 /// Upper bound on a server hole-punch session.
 const SERVER_SESSION_MAX: Duration = Duration::from_secs(60);
 
-macro_rules! hpdbg {
-    ($($t:tt)*) => { if std::env::var_os("HPDBG").is_some() { eprintln!("[hp {:?}] {}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() % 100_000).unwrap_or(0), format!($($t)*)); } };
-}
-
 fn now() -> std::time::Instant {
     TokioInstant::now().into_std()
 }
@@ -332,7 +328,7 @@ impl Session {
     async fn drive<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, ()> {
         tokio::pin!(fut);
         loop {
-            if self.connected.is_some() && self.initiator {
+            if (self.connected.is_some() && self.initiator) || self.gave_up {
                 return Err(());
             }
             self.run_actions().await;
@@ -643,7 +639,6 @@ pub(crate) async fn client_holepunch(
         return Err(ConnectError::HolepunchAborted);
     };
     tracing::debug!(%from, socket = idx, "hole punched");
-    hpdbg!("client punched {} via socket {}", from, idx);
     // keep the winning socket, close the others
     let winner = s.sockets[idx].socket.clone();
     for (i, sock) in s.sockets.iter().enumerate() {
@@ -682,7 +677,7 @@ async fn client_rounds(
             HOLEPUNCH_TRIES,
         );
         let reply = s.drive(fut).await.map_err(|()| None)?.map_err(Some)?;
-        hpdbg!(
+        tracing::debug!(
             "client probe reply {:?} peer {}",
             reply.payload,
             reply.peer_address
@@ -828,7 +823,7 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         s.sockets[0].relay(commands::PEER_HANDSHAKE, tid, relay, plan.target, value);
     }
     let started = TokioInstant::now();
-    hpdbg!(
+    tracing::debug!(
         "server session slot {} punch socket {}",
         plan.slot,
         s.sockets[0].socket.local_addr()
@@ -909,7 +904,7 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
             sock.socket.close();
         }
     }
-    hpdbg!(
+    tracing::debug!(
         "server session end: winner {:?} gave_up {} done {} puncher {} elapsed {:?}",
         winner.as_ref().map(|w| w.0),
         s.gave_up,
@@ -949,10 +944,10 @@ async fn server_on_holepunch(
         return;
     };
     let Some(payload) = s.secure.decrypt(&req.hp.payload) else {
-        hpdbg!("server: undecryptable");
+        tracing::debug!("server: undecryptable");
         return;
     };
-    hpdbg!(
+    tracing::debug!(
         "server got {:?} via {} on_punch {}",
         payload,
         req.relay,
@@ -1027,6 +1022,6 @@ async fn server_on_holepunch(
         token: is_server_relay.then_some(token),
         remote_token: payload.token,
     };
-    hpdbg!("server reply {:?}", reply);
+    tracing::debug!("server reply {:?}", reply);
     server_reply(s, target, &req, &reply);
 }
