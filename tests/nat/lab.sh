@@ -10,6 +10,8 @@
 #   double      two consistent NATs in series
 #   firewalled  a public address, but the router drops unsolicited inbound (established/related
 #               only)
+#   same        (server only, with a consistent/random client) the server is a second host on the
+#               client's LAN, 192.168.1.3, behind the same NAT
 # --router drop (default): NAT routers drop unsolicited inbound traffic on their WAN (input and
 #   forward hooks); accept: they do not filter (unsolicited datagrams to the router itself get the
 #   kernel's ICMP port-unreachable and create conntrack entries -- see docs/nat-matrix.md).
@@ -52,8 +54,12 @@ while [ $# -gt 0 ]; do
 done
 [ $# -ge 1 ] || usage
 for t in "$CT" "$ST"; do
-  case "$t" in open|consistent|random|double|firewalled) ;; *) echo "lab.sh: bad type '$t'" >&2; usage ;; esac
+  case "$t" in open|consistent|random|double|firewalled|same) ;; *) echo "lab.sh: bad type '$t'" >&2; usage ;; esac
 done
+if [ "$CT" = same ] || { [ "$ST" = same ] && [ "$CT" != consistent ] && [ "$CT" != random ]; }; then
+  echo "lab.sh: 'same' is a server type and needs a consistent or random client site" >&2
+  usage
+fi
 case "$ROUTER" in drop|accept) ;; *) usage ;; esac
 
 skip() {
@@ -160,8 +166,12 @@ site() {
       if [ "$t" = firewalled ]; then nat_rules "$r" none yes; fi
       ;;
     consistent|random)
+      # the LAN is a bridge in the router, so a second host can join it (server type `same`)
+      x "$r" ip link add lanbr type bridge
+      x "$r" ip addr add "192.168.$i.1/24" dev lanbr
+      x "$r" ip link set lanbr up
       veth "$r" lan "$k" eth0
-      x "$r" ip addr add "192.168.$i.1/24" dev lan
+      x "$r" ip link set lan master lanbr
       x "$r" ip link set lan up
       x "$k" ip addr add "192.168.$i.2/24" dev eth0
       x "$k" ip link set eth0 up
@@ -190,7 +200,18 @@ site() {
 }
 
 site c "$CT" 1
-site s "$ST" 2
+if [ "$ST" = same ]; then
+  # the server is a second host on the client's LAN, behind the same NAT
+  mkns s
+  veth rc lan2 s eth0
+  x rc ip link set lan2 master lanbr
+  x rc ip link set lan2 up
+  x s ip addr add 192.168.1.3/24 dev eth0
+  x s ip link set eth0 up
+  x s ip route add default via 192.168.1.1
+else
+  site s "$ST" 2
+fi
 
 export NAT_LAB_PUB="$(ns pub)" NAT_LAB_CLIENT="$(ns c)" NAT_LAB_SERVER="$(ns s)"
 export NAT_LAB_BOOT_HOST=10.10.0.1 NAT_LAB_CLIENT_TYPE="$CT" NAT_LAB_SERVER_TYPE="$ST"

@@ -263,12 +263,64 @@ fn our_addresses(rpc: &DhtNode, socket: &UdxSocket) -> Vec<SocketAddrV4> {
             out.push(SocketAddrV4::new(host, port));
         }
     }
-    if let Some(a) = v4(socket.local_addr()).filter(|a| !a.ip().is_unspecified()) {
+    let local = v4(socket.local_addr());
+    let lan = match local {
+        Some(a) if a.ip().is_unspecified() => rpc
+            .node_addresses()
+            .first()
+            .and_then(|n| local_ip_towards(*n))
+            .map(|ip| SocketAddrV4::new(ip, a.port())),
+        other => other,
+    };
+    if let Some(a) = lan {
         if !out.contains(&a) {
             out.push(a);
         }
     }
     out
+}
+
+/// The local interface address the kernel would use to reach `dest` (a UDP `connect`, which
+/// sends nothing).
+fn local_ip_towards(dest: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    s.connect(dest).ok()?;
+    match s.local_addr().ok()? {
+        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
+        _ => None,
+    }
+}
+
+/// The `bogon` package's reserved ranges (bogons that are not private-use).
+fn is_reserved(ip: std::net::Ipv4Addr) -> bool {
+    let o = ip.octets();
+    let private = o[0] == 10
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || o[0] == 127
+        || (o[0] == 169 && o[1] == 254)
+        || (o[0] == 172 && (16..32).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168);
+    is_bogon(ip) && !private
+}
+
+/// hyperdht's `matchAddress`: the remote address sharing the most leading octets (1-3) with
+/// one of ours, else `None`.
+fn match_address(mine: &[std::net::Ipv4Addr], theirs: &[SocketAddrV4]) -> Option<SocketAddrV4> {
+    let mut best: (usize, Option<SocketAddrV4>) = (1, None);
+    for m in mine {
+        let a = m.octets();
+        for t in theirs {
+            let b = t.ip().octets();
+            let same = a.iter().zip(&b).take(3).take_while(|(x, y)| x == y).count();
+            if same == 3 {
+                return Some(*t);
+            }
+            if same + 1 > best.0 {
+                best = (same + 1, Some(*t));
+            }
+        }
+    }
+    best.1
 }
 
 /// Addresses hyperdht never dials as a server's public address (the `bogon` package: private,
@@ -631,6 +683,7 @@ pub async fn connect(
             let reply = HandshakeReply {
                 hs: &hs,
                 relay: addr,
+                client_addr: res.to,
             };
             return complete(rpc, servers, target, noise, stream, reply, remote).await;
         }
@@ -664,6 +717,8 @@ struct HandshakeReply<'a> {
     hs: &'a Handshake,
     /// The node that carried the handshake.
     relay: SocketAddrV4,
+    /// Our address as that node saw it.
+    client_addr: SocketAddrV4,
 }
 
 /// Finishes the client side from the server's handshake reply: decides the path (§9.2 step 5)
@@ -748,6 +803,46 @@ async fn complete(
             result,
             &stream_config(),
         ));
+    }
+    // LAN shortcut: same public IP, and the server shared a non-reserved local address that
+    // answers a PING (hyperdht races this with the punch; we try it first)
+    if reply.client_addr.ip() == server_addr.ip() {
+        let lan: Vec<SocketAddrV4> = remote_payload
+            .addresses4
+            .iter()
+            .copied()
+            .filter(|a| !is_reserved(*a.ip()))
+            .collect();
+        let mine: Vec<std::net::Ipv4Addr> = lan
+            .first()
+            .and_then(|a| local_ip_towards(*a))
+            .into_iter()
+            .collect();
+        if let Some(dest) = match_address(&mine, &lan).or_else(|| lan.first().copied()) {
+            let ping = rpc
+                .request(
+                    dest,
+                    crate::rpc::message::commands::PING,
+                    true,
+                    None,
+                    None,
+                    None,
+                )
+                .await;
+            if ping.is_ok() {
+                tracing::debug!(%dest, "LAN shortcut");
+                let mut conn = direct_to(dest, stream, result)?;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::io::AsyncWriteExt::flush(&mut conn),
+                )
+                .await;
+                return Ok(conn);
+            }
+            if holepunch.is_none() {
+                return Err(ConnectError::HolepunchAborted);
+            }
+        }
     }
     let Some(info) = holepunch else {
         return Err(ConnectError::CannotHolepunch);
