@@ -291,6 +291,33 @@ fn local_ip_towards(dest: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
     }
 }
 
+/// Same public IP as the server: the server's shared non-reserved local address that best
+/// matches ours and answers a PING.
+async fn lan_shortcut(rpc: &DhtNode, addresses4: &[SocketAddrV4]) -> Option<SocketAddrV4> {
+    let lan: Vec<SocketAddrV4> = addresses4
+        .iter()
+        .copied()
+        .filter(|a| !is_reserved(*a.ip()))
+        .collect();
+    let mine: Vec<std::net::Ipv4Addr> = lan
+        .first()
+        .and_then(|a| local_ip_towards(*a))
+        .into_iter()
+        .collect();
+    let dest = match_address(&mine, &lan).or_else(|| lan.first().copied())?;
+    let ping = rpc
+        .request(
+            dest,
+            crate::rpc::message::commands::PING,
+            true,
+            None,
+            None,
+            None,
+        )
+        .await;
+    ping.is_ok().then_some(dest)
+}
+
 /// The `bogon` package's reserved ranges (bogons that are not private-use).
 fn is_reserved(ip: std::net::Ipv4Addr) -> bool {
     let o = ip.octets();
@@ -723,6 +750,7 @@ struct HandshakeReply<'a> {
 
 /// Finishes the client side from the server's handshake reply: decides the path (§9.2 step 5)
 /// and connects the stream.
+#[allow(clippy::too_many_lines)]
 async fn complete(
     rpc: &DhtNode,
     servers: &Servers,
@@ -804,32 +832,10 @@ async fn complete(
             &stream_config(),
         ));
     }
-    // LAN shortcut: same public IP, and the server shared a non-reserved local address that
-    // answers a PING (hyperdht races this with the punch; we try it first)
+    // LAN shortcut (hyperdht races this with the punch; we try it first)
     if reply.client_addr.ip() == server_addr.ip() {
-        let lan: Vec<SocketAddrV4> = remote_payload
-            .addresses4
-            .iter()
-            .copied()
-            .filter(|a| !is_reserved(*a.ip()))
-            .collect();
-        let mine: Vec<std::net::Ipv4Addr> = lan
-            .first()
-            .and_then(|a| local_ip_towards(*a))
-            .into_iter()
-            .collect();
-        if let Some(dest) = match_address(&mine, &lan).or_else(|| lan.first().copied()) {
-            let ping = rpc
-                .request(
-                    dest,
-                    crate::rpc::message::commands::PING,
-                    true,
-                    None,
-                    None,
-                    None,
-                )
-                .await;
-            if ping.is_ok() {
+        match lan_shortcut(rpc, &remote_payload.addresses4).await {
+            Some(dest) => {
                 tracing::debug!(%dest, "LAN shortcut");
                 let mut conn = direct_to(dest, stream, result)?;
                 let _ = tokio::time::timeout(
@@ -839,9 +845,8 @@ async fn complete(
                 .await;
                 return Ok(conn);
             }
-            if holepunch.is_none() {
-                return Err(ConnectError::HolepunchAborted);
-            }
+            None if holepunch.is_none() => return Err(ConnectError::HolepunchAborted),
+            None => {}
         }
     }
     let Some(info) = holepunch else {
