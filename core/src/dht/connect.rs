@@ -114,7 +114,7 @@ pub struct Servers {
     /// `holepunch.relays` of handshake replies).
     relays: Mutex<HashMap<[u8; 32], Vec<RelayInfo>>>,
     /// Hole-punch slots (the index is the holepunch id): the session's request channel.
-    slots: Mutex<Vec<Option<mpsc::UnboundedSender<ServerHpRequest>>>>,
+    slots: Mutex<Vec<Option<mpsc::Sender<ServerHpRequest>>>>,
     /// The node-wide random-punch limiter (client and server punches).
     pub(crate) limiter: Mutex<RandomPunchLimiter>,
 }
@@ -182,7 +182,7 @@ impl Servers {
             .is_some_and(|r| r.iter().any(|x| x.relay_address == addr))
     }
 
-    fn alloc_slot(&self, tx: mpsc::UnboundedSender<ServerHpRequest>) -> Option<usize> {
+    fn alloc_slot(&self, tx: mpsc::Sender<ServerHpRequest>) -> Option<usize> {
         let mut slots = lock(&self.slots);
         if let Some(i) = slots.iter().position(Option::is_none) {
             slots[i] = Some(tx);
@@ -206,7 +206,7 @@ impl Servers {
         }
     }
 
-    fn slot_sender(&self, slot: u64) -> Option<mpsc::UnboundedSender<ServerHpRequest>> {
+    fn slot_sender(&self, slot: u64) -> Option<mpsc::Sender<ServerHpRequest>> {
         let slots = lock(&self.slots);
         usize::try_from(slot)
             .ok()
@@ -428,7 +428,7 @@ pub(crate) fn serve_handshake(
     // hole punching is set up unless either side is reachable or the client came directly
     let mut slot = None;
     if error == ErrorCode::NONE && !we_open && !client_open && !direct {
-        let (stx, srx) = mpsc::unbounded_channel();
+        let (stx, srx) = mpsc::channel(super::punch::REQUEST_QUEUE);
         if let Some(i) = servers.alloc_slot(stx) {
             slot = Some((i, srx));
         }
@@ -933,7 +933,7 @@ pub fn route_holepunch(
             let Some(tx) = servers.slot_sender(hp.id) else {
                 return;
             };
-            let _ = tx.send(ServerHpRequest {
+            let _ = tx.try_send(ServerHpRequest {
                 tid: req.handle.tid(),
                 relay: from,
                 to: req.request.to,

@@ -33,6 +33,10 @@ const HOLEPUNCH_TRIES: u32 = 4;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// NAT sampling pings per pass.
 const SAMPLE_PINGS: usize = 4;
+/// Events queued per punch session before new ones are dropped.
+const EVENT_QUEUE: usize = 1024;
+/// PEER_HOLEPUNCH requests queued per server session before new ones are dropped.
+pub(crate) const REQUEST_QUEUE: usize = 64;
 /// Upper bound on a server hole-punch session.
 const SERVER_SESSION_MAX: Duration = Duration::from_secs(60);
 
@@ -77,7 +81,7 @@ impl PunchSocket {
     pub(crate) async fn open(
         host: Ipv4Addr,
         index: usize,
-        events: mpsc::UnboundedSender<SockEvent>,
+        events: mpsc::Sender<SockEvent>,
     ) -> std::io::Result<Self> {
         let socket = UdxSocket::bind(SocketAddr::V4(SocketAddrV4::new(host, 0))).await?;
         let pending: Pending = Arc::default();
@@ -159,7 +163,7 @@ async fn read_loop(
     socket: UdxSocket,
     index: usize,
     pending: Pending,
-    events: mpsc::UnboundedSender<SockEvent>,
+    events: mpsc::Sender<SockEvent>,
 ) {
     loop {
         tokio::select! {
@@ -167,7 +171,10 @@ async fn read_loop(
                 let Some((from, data)) = r else { return };
                 let Some(from) = v4(from) else { continue };
                 if data.len() <= 1 {
-                    if events.send(SockEvent::Probe(index, from)).is_err() {
+                    // a full queue drops the probe (floods cannot grow memory)
+                    if let Err(mpsc::error::TrySendError::Closed(_)) =
+                        events.try_send(SockEvent::Probe(index, from))
+                    {
                         return;
                     }
                     continue;
@@ -179,8 +186,8 @@ async fn read_loop(
                         }
                     }
                     Ok(Message::Request(q)) if !q.internal && q.command == commands::PEER_HOLEPUNCH => {
-                        let sent = events.send(SockEvent::Request(index, from, q));
-                        if sent.is_err() {
+                        let sent = events.try_send(SockEvent::Request(index, from, q));
+                        if let Err(mpsc::error::TrySendError::Closed(_)) = sent {
                             return;
                         }
                     }
@@ -239,8 +246,8 @@ struct Session {
     initiator: bool,
     secure: SecurePayload,
     sockets: Vec<PunchSocket>,
-    events_tx: mpsc::UnboundedSender<SockEvent>,
-    events: mpsc::UnboundedReceiver<SockEvent>,
+    events_tx: mpsc::Sender<SockEvent>,
+    events: mpsc::Receiver<SockEvent>,
     nat: NatAnalyzer,
     samples: Option<mpsc::UnboundedReceiver<(SocketAddrV4, SocketAddrV4)>>,
     puncher: Option<Puncher>,
@@ -269,7 +276,7 @@ impl Session {
             SocketAddr::V4(a) => *a.ip(),
             SocketAddr::V6(_) => Ipv4Addr::UNSPECIFIED,
         };
-        let (events_tx, events) = mpsc::unbounded_channel();
+        let (events_tx, events) = mpsc::channel(EVENT_QUEUE);
         let first = PunchSocket::open(host, 0, events_tx.clone())
             .await
             .map_err(|_| ConnectError::Destroyed)?;
@@ -781,7 +788,7 @@ pub(crate) struct ServerHpRequest {
 pub(crate) struct ServerPunchPlan {
     pub(crate) target: [u8; 32],
     pub(crate) slot: usize,
-    pub(crate) requests: mpsc::UnboundedReceiver<ServerHpRequest>,
+    pub(crate) requests: mpsc::Receiver<ServerHpRequest>,
     pub(crate) secret: [u8; 32],
     pub(crate) remote_firewall: Firewall,
     /// The stream on the handshake socket, already waiting for its first packet.
