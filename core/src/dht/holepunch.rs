@@ -438,12 +438,11 @@ impl RandomPunchLimiter {
         self.active += 1;
     }
 
-    /// A random punch ended; `succeeded` records its time for the interval.
-    pub fn end(&mut self, now: Instant, succeeded: bool) {
+    /// A random punch ended (connected or given up): its time starts the interval, as
+    /// hyperdht's `_decrementRandomized` does either way.
+    pub fn end(&mut self, now: Instant) {
         self.active = self.active.saturating_sub(1);
-        if succeeded {
-            self.last_done = Some(now);
-        }
+        self.last_done = Some(now);
     }
 }
 
@@ -712,11 +711,14 @@ mod tests {
         assert!(l.allows(now));
         l.begin();
         assert!(!l.allows(now));
-        l.end(now, true);
+        l.end(now);
         assert!(!l.allows(now + Duration::from_secs(19)));
         assert!(l.allows(now + Duration::from_secs(20)));
+        // a failed punch also starts the interval
+        let later = now + Duration::from_secs(30);
         l.begin();
-        l.end(now, false);
-        assert!(l.allows(now + Duration::from_secs(20)));
+        l.end(later);
+        assert!(!l.allows(later + Duration::from_secs(5)));
+        assert!(l.allows(later + Duration::from_secs(20)));
     }
 }

@@ -640,7 +640,7 @@ pub(crate) async fn client_holepunch(
         let _ = s.drive(std::future::pending::<()>()).await;
     }
     if random {
-        lock(&servers.limiter).end(now(), s.connected.is_some());
+        lock(&servers.limiter).end(now());
     }
     let Some((idx, from)) = s.connected else {
         return Err(ConnectError::HolepunchAborted);
@@ -902,7 +902,7 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         p.stop();
     }
     if st.random {
-        lock(&servers.limiter).end(now(), winner.is_some());
+        lock(&servers.limiter).end(now());
     }
     servers.free_slot(plan.slot);
     let keep = winner.as_ref().and_then(|(i, _)| *i);
