@@ -137,19 +137,24 @@ async fn peer(args: &[String]) {
             kp.public_key().to_hex(),
             dht.rpc().is_firewalled()
         );
-        let Some(conn) = server.accept().await else {
-            println!("error no connection");
-            return;
-        };
-        let remote = conn.remote_public_key().map(PublicKey::to_hex);
-        println!(
-            "connection {} path={}",
-            remote.unwrap_or_default(),
-            path_of(&dht, &conn)
-        );
-        match exchange(conn, n).await {
-            Ok(got) => println!("done received={got}"),
-            Err(e) => println!("error {e}"),
+        let count: usize = arg(args, "--connections")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        for _ in 0..count {
+            let Some(conn) = server.accept().await else {
+                println!("error no connection");
+                return;
+            };
+            let remote = conn.remote_public_key().map(PublicKey::to_hex);
+            println!(
+                "connection {} path={}",
+                remote.unwrap_or_default(),
+                path_of(&dht, &conn)
+            );
+            match exchange(conn, n).await {
+                Ok(got) => println!("done received={got}"),
+                Err(e) => println!("error {e}"),
+            }
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     } else {
@@ -249,4 +254,38 @@ pub fn run_cell(
     let outcome = parts.next().unwrap_or("failed:LAB").to_owned();
     let ms = parts.next().and_then(|v| v.parse().ok()).unwrap_or(0);
     Some(CellResult { outcome, ms, line })
+}
+
+/// Runs `tests/nat/<script>` in a lab and returns its stdout (`None` when SKIPPED).
+pub fn run_lab_script(
+    client: Impl,
+    server: Impl,
+    client_nat: &str,
+    server_nat: &str,
+    router: &str,
+    script: &str,
+) -> Option<String> {
+    let root = repo();
+    let exe = std::env::current_exe().expect("test binary");
+    let cmd = |i: Impl| match i {
+        Impl::Js => format!("node {}", root.join("tests/nat/js/nat-peer.js").display()),
+        Impl::Rust => root.join("tests/nat/rust-peer.sh").display().to_string(),
+    };
+    let out = Command::new("bash")
+        .arg(root.join("tests/nat/lab.sh"))
+        .args([
+            "--client", client_nat, "--server", server_nat, "--router", router, "--",
+        ])
+        .arg(root.join("tests/nat").join(script))
+        .env("NAT_CLIENT_CMD", cmd(client))
+        .env("NAT_SERVER_CMD", cmd(server))
+        .env("P2PSWARM_NAT_EXE", &exe)
+        .env_remove(PEER_ENV)
+        .output()
+        .expect("run lab.sh");
+    if out.status.code() == Some(77) {
+        eprintln!("SKIPPED: {}", String::from_utf8_lossy(&out.stderr).trim());
+        return None;
+    }
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }

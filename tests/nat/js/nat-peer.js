@@ -2,7 +2,7 @@
 'use strict'
 // One side of a hyperdht 6.34 connection in the NAT lab.
 //
-//   node nat-peer.js server --bootstrap HOST:PORT --seed HEX [--bytes N] [--timeout-ms T]
+//   node nat-peer.js server --bootstrap HOST:PORT --seed HEX [--bytes N] [--timeout-ms T] [--connections N]
 //   node nat-peer.js client --bootstrap HOST:PORT --seed HEX --connect PKHEX [--bytes N] [--timeout-ms T]
 //
 // Binds 0.0.0.0 (the lab host's address). Each side sends N bytes (byte i = (i*7 + (i>>11)) & 0xff),
@@ -42,6 +42,7 @@ const [bh, bp] = arg('--bootstrap', '').split(':')
 const SEED = Buffer.from(arg('--seed', '00'.repeat(32)), 'hex')
 const N = Number(arg('--bytes', String(65536)))
 const TIMEOUT = Number(arg('--timeout-ms', '60000'))
+const CONNECTIONS = Number(arg('--connections', '1'))
 
 let t0 = Date.now()
 setTimeout(() => { console.log('error TIMEOUT overall timeout ms=' + (Date.now() - t0)); process.exit(2) }, TIMEOUT).unref()
@@ -89,6 +90,7 @@ async function main () {
     const server = node.createServer()
     await server.listen(keyPair)
     console.log('listening ' + keyPair.publicKey.toString('hex') + ' firewalled=' + node.firewalled)
+    let left = CONNECTIONS
     server.on('connection', async (socket) => {
       console.log('connection ' + socket.remotePublicKey.toString('hex') + ' path=' + pathOf(node, socket))
       try {
@@ -97,7 +99,7 @@ async function main () {
       } catch (e) {
         console.log('error ' + e.message)
       }
-      setTimeout(async () => { await node.destroy(); process.exit(0) }, 1000)
+      if (--left === 0) setTimeout(async () => { await node.destroy(); process.exit(0) }, 1000)
     })
   } else {
     console.log('bootstrapped firewalled=' + node.firewalled)
