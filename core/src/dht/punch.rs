@@ -339,6 +339,9 @@ impl Session {
                 return Err(());
             }
             self.run_actions().await;
+            if (self.connected.is_some() && self.initiator) || self.gave_up {
+                return Err(());
+            }
             let timer = self.puncher.as_ref().and_then(Puncher::poll_timeout);
             let sleep = tokio::time::sleep_until(timer.map_or_else(
                 || TokioInstant::now() + Duration::from_secs(3600),
