@@ -27,6 +27,8 @@ use crate::rpc::driver::DhtNode;
 use crate::rpc::message::{Message, Request, Response};
 use crate::udx::{StreamConfig as UdxConfig, UdxSocket, UdxStream};
 
+/// Fresh punch sockets tried when the NAT analysis is unstable.
+const MAX_REOPENS: usize = 3;
 /// Tries of a relayed PEER_HOLEPUNCH request (1 s each).
 const HOLEPUNCH_TRIES: u32 = 4;
 /// Timeout of one request try.
@@ -242,6 +244,7 @@ fn start_sampling(
 
 /// State shared by the client and server sides of one punch.
 struct Session {
+    rpc: DhtNode,
     target: [u8; 32],
     initiator: bool,
     secure: SecurePayload,
@@ -282,6 +285,7 @@ impl Session {
             .map_err(|_| ConnectError::Destroyed)?;
         let samples = start_sampling(rpc, &first);
         Ok(Self {
+            rpc: rpc.clone(),
             target,
             initiator,
             secure,
@@ -457,6 +461,29 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// hyperdht's `analyze(allowReopen)` after an unstable result: up to [`MAX_REOPENS`] times,
+    /// replace the first punch socket with a fresh one and resample. Returns whether the NAT
+    /// now looks consistent.
+    async fn reopen(&mut self) -> Result<bool, ()> {
+        let mut i = 0;
+        while self.unstable() && i < MAX_REOPENS && self.puncher.is_none() {
+            i += 1;
+            let host = self.host();
+            let Ok(fresh) = PunchSocket::open(host, 0, self.events_tx.clone()).await else {
+                break;
+            };
+            let old = std::mem::replace(&mut self.sockets[0], fresh);
+            old.socket.close();
+            self.streams.retain(|(idx, _)| *idx != 0);
+            self.ensure_stream(0);
+            self.nat = NatAnalyzer::new(!self.rpc.is_firewalled());
+            self.samples = Some(start_sampling(&self.rpc, &self.sockets[0]));
+            tracing::debug!(attempt = i, local = %self.sockets[0].socket.local_addr(), "reopened the punch socket");
+            self.analyze().await?;
+        }
+        Ok(super::nat::coerce(self.nat.firewall()) == Firewall::CONSISTENT)
     }
 
     fn unstable(&self) -> bool {
@@ -670,6 +697,7 @@ async fn client_rounds(
     round: &mut u64,
 ) -> Result<(), Option<ConnectError>> {
     let mut retry = true;
+    let mut reopened = false;
     let (token, peer_address) = loop {
         // probe round
         s.sockets[0].probe(*server_address, LOW_TTL);
@@ -709,6 +737,12 @@ async fn client_rounds(
                 .map_err(|()| None)?;
         }
         s.analyze().await.map_err(|()| None)?;
+        if s.unstable() && !reopened && s.reopen().await.map_err(|()| None)? {
+            reopened = true;
+            // a fresh socket looks stable: run the probe round again from it
+            retry = false;
+            continue;
+        }
         let token = reply.payload.token;
         if (s.remote_firewall == Firewall::UNKNOWN || token.is_none()) && retry {
             retry = false;
@@ -989,7 +1023,7 @@ async fn server_on_holepunch(
         );
     }
     let _ = s.analyze().await;
-    if !s.remote_punching && s.unstable() {
+    if !s.remote_punching && s.unstable() && !s.reopen().await.unwrap_or(false) {
         abort(s, st, ErrorCode::ABORTED);
         return;
     }
