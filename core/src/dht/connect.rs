@@ -16,7 +16,7 @@ use super::messages::{
     commands, ErrorCode, Firewall, Handshake, Holepunch, HolepunchInfo, Mode, NoisePayload,
     RelayInfo, SecretStreamInfo, UdxInfo,
 };
-use super::punch::{ClientPunchInput, ServerHpRequest, ServerPunchPlan};
+use super::punch::{ClientPunchInput, ServerHpRequest, ServerPunchPlan, SessionInput};
 use crate::crypto::{ns, random_array, KeyPair, PublicKey};
 use crate::encoding::{from_slice, to_vec};
 use crate::noise::{Handshake as Noise, HandshakeResult, Pattern};
@@ -114,7 +114,7 @@ pub struct Servers {
     /// `holepunch.relays` of handshake replies).
     relays: Mutex<HashMap<[u8; 32], Vec<RelayInfo>>>,
     /// Hole-punch slots (the index is the holepunch id): the session's request channel.
-    slots: Mutex<Vec<Option<mpsc::Sender<ServerHpRequest>>>>,
+    slots: Mutex<Vec<Option<mpsc::Sender<SessionInput>>>>,
     /// The node-wide random-punch limiter (client and server punches).
     pub(crate) limiter: Mutex<RandomPunchLimiter>,
 }
@@ -123,7 +123,12 @@ pub struct Servers {
 const MAX_SLOTS: usize = 1024;
 
 /// A handshake reply and when it was made.
-type RecentReply = (Vec<u8>, std::time::Instant);
+/// A handshake reply, when it was made, and the hole-punch session that sends it (if any).
+type RecentReply = (
+    Vec<u8>,
+    std::time::Instant,
+    Option<mpsc::Sender<SessionInput>>,
+);
 
 /// How long a handshake reply is remembered.
 const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
@@ -182,7 +187,7 @@ impl Servers {
             .is_some_and(|r| r.iter().any(|x| x.relay_address == addr))
     }
 
-    fn alloc_slot(&self, tx: mpsc::Sender<ServerHpRequest>) -> Option<usize> {
+    fn alloc_slot(&self, tx: mpsc::Sender<SessionInput>) -> Option<usize> {
         let mut slots = lock(&self.slots);
         if let Some(i) = slots.iter().position(Option::is_none) {
             slots[i] = Some(tx);
@@ -206,7 +211,7 @@ impl Servers {
         }
     }
 
-    fn slot_sender(&self, slot: u64) -> Option<mpsc::Sender<ServerHpRequest>> {
+    fn slot_sender(&self, slot: u64) -> Option<mpsc::Sender<SessionInput>> {
         let slots = lock(&self.slots);
         usize::try_from(slot)
             .ok()
@@ -374,6 +379,8 @@ pub(crate) struct Served {
     pub(crate) msg2: Vec<u8>,
     /// When hole punching: the session to run (it sends the reply from its punch socket).
     pub(crate) punch: Option<ServerPunchPlan>,
+    /// A repeated handshake whose session is running: it relays the reply.
+    pub(crate) session: Option<mpsc::Sender<SessionInput>>,
 }
 
 /// Server logic for a PEER_HANDSHAKE addressed to a key this node hosts. `direct`: the client
@@ -392,11 +399,12 @@ pub(crate) fn serve_handshake(
     let msg_id = crate::crypto::blake2b256(&hs.noise);
     {
         let mut recent = lock(&servers.recent);
-        recent.retain(|_, (_, at)| at.elapsed() < HANDSHAKE_CLEAR_WAIT);
-        if let Some((reply, _)) = recent.get(&msg_id) {
+        recent.retain(|_, (_, at, _)| at.elapsed() < HANDSHAKE_CLEAR_WAIT);
+        if let Some((reply, _, session)) = recent.get(&msg_id) {
             return Some(Served {
                 msg2: reply.clone(),
                 punch: None,
+                session: session.clone(),
             });
         }
     }
@@ -453,16 +461,27 @@ pub(crate) fn serve_handshake(
         reply.secret_stream = Some(SecretStreamInfo { version: 1 });
     }
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
-    lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now()));
+    let session = slot
+        .as_ref()
+        .and_then(|(i, _)| servers.slot_sender(*i as u64));
+    lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now(), session));
     let result = noise.finish().ok()?;
     let (Some(stream), Some(udx)) = (stream, &remote_payload.udx) else {
-        return Some(Served { msg2, punch: None });
+        return Some(Served {
+            msg2,
+            punch: None,
+            session: None,
+        });
     };
     let remote_id = udx.id as u32;
     if let Some((slot, requests)) = slot {
         if stream.accept_first_packet(remote_id).is_err() {
             servers.free_slot(slot);
-            return Some(Served { msg2, punch: None });
+            return Some(Served {
+                msg2,
+                punch: None,
+                session: None,
+            });
         }
         let secret = holepunch_secret(&result.hash);
         let deliver = Box::new(move |stream: UdxStream| {
@@ -485,6 +504,7 @@ pub(crate) fn serve_handshake(
                 deliver,
                 handshake_reply: None,
             }),
+            session: None,
         });
     }
     // The client is reachable (or came directly): connect to it now; otherwise (we are OPEN)
@@ -503,7 +523,11 @@ pub(crate) fn serve_handshake(
             tracing::warn!("server connection queue full; dropping a connection");
         }
     }
-    Some(Served { msg2, punch: None })
+    Some(Served {
+        msg2,
+        punch: None,
+        session: None,
+    })
 }
 
 /// The router's part of PEER_HANDSHAKE (§7.3) on every node.
@@ -579,7 +603,17 @@ pub fn route_handshake(
                 ));
             }
             (Some(plan), None) => servers.free_slot(plan.slot),
-            (None, Some((relay, value))) => rpc.forward_request(req.handle, relay, Some(value)),
+            (None, Some((relay, value))) => {
+                let input = SessionInput::HandshakeReply {
+                    tid: req.handle.tid(),
+                    relay,
+                    value: value.clone(),
+                };
+                let via_session = served.session.is_some_and(|tx| tx.try_send(input).is_ok());
+                if !via_session {
+                    rpc.forward_request(req.handle, relay, Some(value));
+                }
+            }
             (None, None) => {}
         }
         return;
@@ -933,13 +967,13 @@ pub fn route_holepunch(
             let Some(tx) = servers.slot_sender(hp.id) else {
                 return;
             };
-            let _ = tx.try_send(ServerHpRequest {
+            let _ = tx.try_send(SessionInput::Holepunch(ServerHpRequest {
                 tid: req.handle.tid(),
                 relay: from,
                 to: req.request.to,
                 hp,
                 on_punch_socket: false,
-            });
+            }));
         }
         _ => {}
     }

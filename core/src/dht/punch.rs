@@ -821,11 +821,28 @@ pub(crate) struct ServerHpRequest {
     pub(crate) on_punch_socket: bool,
 }
 
+/// What the router hands to a server hole-punch session.
+#[derive(Debug)]
+pub(crate) enum SessionInput {
+    /// A PEER_HOLEPUNCH for its slot.
+    Holepunch(ServerHpRequest),
+    /// A repeated handshake (same first message via another relay): relay the same reply from
+    /// the punch socket, so every relay reports the punch socket's address.
+    HandshakeReply {
+        /// The relay's tid.
+        tid: u16,
+        /// Where to relay it.
+        relay: SocketAddrV4,
+        /// The encoded FROM_SERVER handshake.
+        value: Vec<u8>,
+    },
+}
+
 /// Everything a server hole-punch session needs, prepared by the handshake handler.
 pub(crate) struct ServerPunchPlan {
     pub(crate) target: [u8; 32],
     pub(crate) slot: usize,
-    pub(crate) requests: mpsc::Receiver<ServerHpRequest>,
+    pub(crate) requests: mpsc::Receiver<SessionInput>,
     pub(crate) secret: [u8; 32],
     pub(crate) remote_firewall: Firewall,
     /// The stream on the handshake socket, already waiting for its first packet.
@@ -923,7 +940,10 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         ));
         tokio::select! {
             r = plan.requests.recv() => match r {
-                Some(req) => server_on_holepunch(&mut s, &servers, &mut st, req).await,
+                Some(SessionInput::Holepunch(req)) => server_on_holepunch(&mut s, &servers, &mut st, req).await,
+                Some(SessionInput::HandshakeReply { tid, relay, value }) => {
+                    s.sockets[0].relay(commands::PEER_HANDSHAKE, tid, relay, plan.target, value);
+                }
                 None => break,
             },
             ev = s.events.recv() => if let Some(ev) = ev { s.on_event(ev) },
