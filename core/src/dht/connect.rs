@@ -978,3 +978,72 @@ pub fn route_holepunch(
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse()
+            .unwrap_or_else(|_| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+    }
+
+    #[test]
+    fn bogon_and_reserved_ranges_follow_the_bogon_package() {
+        for ip in [
+            "10.1.2.3",
+            "127.0.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.2.1",
+            "224.0.0.1",
+            "0.1.2.3",
+        ] {
+            let ip: Ipv4Addr = ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            assert!(is_bogon(ip), "{ip} is a bogon");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "88.99.3.86"] {
+            let ip: Ipv4Addr = ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            assert!(!is_bogon(ip), "{ip} is public");
+        }
+        // private-use ranges are bogons but not reserved (LAN candidates)
+        assert!(!is_reserved(Ipv4Addr::new(192, 168, 1, 3)));
+        assert!(!is_reserved(Ipv4Addr::new(127, 0, 0, 1)));
+        assert!(is_reserved(Ipv4Addr::new(198, 51, 100, 1)));
+        assert!(is_reserved(Ipv4Addr::new(240, 0, 0, 1)));
+    }
+
+    #[test]
+    fn match_address_prefers_the_longest_shared_prefix() {
+        let mine = [Ipv4Addr::new(192, 168, 122, 238)];
+        let theirs = [a("10.0.0.1:1"), a("192.168.0.23:2"), a("192.168.122.1:3")];
+        assert_eq!(match_address(&mine, &theirs), Some(a("192.168.122.1:3")));
+        assert_eq!(
+            match_address(&mine, &[a("10.0.0.1:1"), a("192.168.0.23:2")]),
+            Some(a("192.168.0.23:2"))
+        );
+        assert_eq!(match_address(&mine, &[a("10.0.0.1:1")]), None);
+        assert_eq!(match_address(&mine, &[]), None);
+    }
+
+    #[test]
+    fn slots_are_reused_and_trimmed() {
+        let servers = Servers::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let s0 = servers.alloc_slot(tx.clone());
+        let s1 = servers.alloc_slot(tx.clone());
+        assert_eq!((s0, s1), (Some(0), Some(1)));
+        servers.free_slot(0);
+        assert_eq!(servers.alloc_slot(tx.clone()), Some(0));
+        assert!(servers.slot_sender(1).is_some());
+        servers.free_slot(1);
+        servers.free_slot(0);
+        assert!(servers.slot_sender(0).is_none());
+        assert!(servers.slot_sender(u64::MAX).is_none());
+    }
+}
