@@ -1013,7 +1013,7 @@ mod tests {
         }
         // private-use ranges are bogons but not reserved (LAN candidates)
         assert!(!is_reserved(Ipv4Addr::new(192, 168, 1, 3)));
-        assert!(!is_reserved(Ipv4Addr::new(127, 0, 0, 1)));
+        assert!(!is_reserved(Ipv4Addr::LOCALHOST));
         assert!(is_reserved(Ipv4Addr::new(198, 51, 100, 1)));
         assert!(is_reserved(Ipv4Addr::new(240, 0, 0, 1)));
     }
