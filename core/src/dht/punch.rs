@@ -427,6 +427,9 @@ impl Session {
                         match PunchSocket::open(host, idx, self.events_tx.clone()).await {
                             Ok(s) => {
                                 self.sockets.push(s);
+                                // server: the client may answer a probe of any socket, so every
+                                // socket accepts the first UDX packet (hyperdht: any socket)
+                                self.ensure_stream(idx);
                                 opened += 1;
                             }
                             Err(_) => break,
