@@ -27,6 +27,8 @@ use crate::rpc::driver::DhtNode;
 use crate::rpc::message::{Message, Request, Response};
 use crate::udx::{StreamConfig as UdxConfig, UdxSocket, UdxStream};
 
+/// `streams` index of the server's stream on the handshake socket (not a punch socket).
+const HANDSHAKE_SOCKET: usize = usize::MAX;
 /// Fresh punch sockets tried when the NAT analysis is unstable.
 const MAX_REOPENS: usize = 3;
 /// Tries of a relayed PEER_HOLEPUNCH request (1 s each).
@@ -334,16 +336,31 @@ impl Session {
         self.remote_punching = punching;
     }
 
-    /// Feeds probe events and the puncher's timer; returns when `fut` completes or (initiator)
-    /// a probe connected us (`Err(())`).
+    /// Server: the index (in `streams`) of a stream the client's first packet bound.
+    fn bound_stream(&self) -> Option<usize> {
+        self.streams.iter().position(|(_, x)| x.remote().is_some())
+    }
+
+    /// Whether a wait must end: (initiator) a probe connected us, a server stream bound, or
+    /// the strategy gave up.
+    fn interrupted(&self) -> bool {
+        (self.connected.is_some() && self.initiator)
+            || self.gave_up
+            || self.bound_stream().is_some()
+    }
+
+    /// Feeds probe events and the puncher's timer; returns when `fut` completes, or `Err(())`
+    /// when [`Session::interrupted`] (a server hands out its connection at the first packet,
+    /// even while it is still waiting for its NAT analysis).
     async fn drive<F: std::future::Future>(&mut self, fut: F) -> Result<F::Output, ()> {
         tokio::pin!(fut);
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
         loop {
-            if (self.connected.is_some() && self.initiator) || self.gave_up {
+            if self.interrupted() {
                 return Err(());
             }
             self.run_actions().await;
-            if (self.connected.is_some() && self.initiator) || self.gave_up {
+            if self.interrupted() {
                 return Err(());
             }
             let timer = self.puncher.as_ref().and_then(Puncher::poll_timeout);
@@ -364,6 +381,7 @@ impl Session {
                         p.handle_timeout(now());
                     }
                 }
+                _ = tick.tick(), if self.accept.is_some() => {}
             }
         }
     }
@@ -882,6 +900,7 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         return;
     };
     s.accept = Some((plan.main_stream.id(), plan.remote_udx_id));
+    s.streams.push((HANDSHAKE_SOCKET, plan.main_stream));
     s.ensure_stream(0);
     if let Some((tid, relay, value)) = plan.handshake_reply.take() {
         s.sockets[0].relay(commands::PEER_HANDSHAKE, tid, relay, plan.target, value);
@@ -900,13 +919,9 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
     let mut winner: Option<(Option<usize>, UdxStream)> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     while !st.done {
-        if plan.main_stream.remote().is_some() {
-            winner = Some((None, plan.main_stream));
-            break;
-        }
-        if let Some(i) = s.streams.iter().position(|(_, x)| x.remote().is_some()) {
+        if let Some(i) = s.bound_stream() {
             let (idx, x) = s.streams.swap_remove(i);
-            winner = Some((Some(idx), x));
+            winner = Some(((idx != HANDSHAKE_SOCKET).then_some(idx), x));
             break;
         }
         let elapsed = started.elapsed();
@@ -1045,10 +1060,18 @@ async fn server_on_holepunch(
             echoed.then_some(*peer.ip()),
         );
     }
-    let _ = s.analyze().await;
-    if !s.remote_punching && s.unstable() && !s.reopen().await.unwrap_or(false) {
-        abort(s, st, ErrorCode::ABORTED);
-        return;
+    if s.analyze().await.is_err() {
+        return; // a stream bound meanwhile: the session hands out the connection
+    }
+    if !s.remote_punching && s.unstable() {
+        match s.reopen().await {
+            Err(()) => return,
+            Ok(false) => {
+                abort(s, st, ErrorCode::ABORTED);
+                return;
+            }
+            Ok(true) => {}
+        }
     }
     let fw = s.nat.firewall();
     let consistent = fw == Firewall::OPEN || fw == Firewall::CONSISTENT;
