@@ -522,6 +522,22 @@ fn drive(shared: &Arc<Shared>, st: &mut State) -> Vec<SwarmEvent> {
                     };
                     let cs = Arc::new(ConnShared::default());
                     st.conns.insert(conn, cs.clone());
+                    // The transport's close is noticed even while nobody reads the connection
+                    // (hyperswarm's 'close' is event-driven too).
+                    let watch = stream.get_ref().close_watch();
+                    let (weak, cs2) = (shared.self_ref.clone(), cs.clone());
+                    spawn_tracked(st, async move {
+                        let _ = watch.closed().await;
+                        if cs2.reported.swap(true, Ordering::SeqCst) {
+                            return;
+                        }
+                        if let Some(s) = weak.upgrade() {
+                            with(&s, |st| {
+                                st.conns.remove(&conn);
+                                st.engine.handle_closed(Instant::now(), conn);
+                            });
+                        }
+                    });
                     let sc = SwarmConnection {
                         conn: stream,
                         shared: cs,

@@ -552,6 +552,36 @@ async fn drive(shared: Arc<Shared>) {
     }
 }
 
+/// Waits for stream `id` of a socket to close (a stream that is gone counts as destroyed).
+async fn wait_closed(shared: &Arc<Shared>, id: u32) -> Result<(), UdxError> {
+    poll_fn(|cx| {
+        let mut st = shared.lock();
+        let Some(slot) = st.slots.get_mut(&id) else {
+            return Poll::Ready(Err(UdxError::Destroyed));
+        };
+        if let Some(r) = &slot.closed {
+            return Poll::Ready(r.clone());
+        }
+        slot.waiters.push(cx.waker().clone());
+        Poll::Pending
+    })
+    .await
+}
+
+/// Waits for a [`UdxStream`]'s close without owning it ([`UdxStream::close_watch`]).
+#[derive(Debug, Clone)]
+pub struct UdxCloseWatch {
+    shared: Arc<Shared>,
+    id: u32,
+}
+
+impl UdxCloseWatch {
+    /// Resolves when the stream closed (ended both ways, reset, timed out or dropped).
+    pub async fn closed(&self) -> Result<(), UdxError> {
+        wait_closed(&self.shared, self.id).await
+    }
+}
+
 /// One UDX stream: `AsyncRead + AsyncWrite`, plus unreliable messages.
 ///
 /// Dropping a handle that has not ended its write side destroys the stream; after `shutdown`
@@ -680,18 +710,16 @@ impl UdxStream {
 
     /// Waits until the stream closed, with its outcome.
     pub async fn closed(&self) -> Result<(), UdxError> {
-        poll_fn(|cx| {
-            let mut st = self.shared.lock();
-            let Some(slot) = st.slots.get_mut(&self.id) else {
-                return Poll::Ready(Err(UdxError::Destroyed));
-            };
-            if let Some(r) = &slot.closed {
-                return Poll::Ready(r.clone());
-            }
-            slot.waiters.push(cx.waker().clone());
-            Poll::Pending
-        })
-        .await
+        wait_closed(&self.shared, self.id).await
+    }
+
+    /// A cheap handle that can wait for this stream's close from another task while the
+    /// stream itself is owned elsewhere (it keeps no stream alive).
+    pub fn close_watch(&self) -> UdxCloseWatch {
+        UdxCloseWatch {
+            shared: self.shared.clone(),
+            id: self.id,
+        }
     }
 
     /// Aborts the stream: one DESTROY is sent to the peer.

@@ -8,7 +8,7 @@ pub mod packet;
 mod socket;
 mod stream;
 
-pub use driver::{UdxSocket, UdxStream};
+pub use driver::{UdxCloseWatch, UdxSocket, UdxStream};
 pub use packet::{Header, Packet};
 pub use socket::{Datagram, Socket, SocketEvent, SocketTransmit};
 pub use stream::{Remote, Stream, StreamConfig, StreamEvent, Transmit, DEFAULT_RECV_WINDOW};
