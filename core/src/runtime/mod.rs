@@ -802,7 +802,17 @@ enum ConnCmd {
     Destroy,
 }
 
+/// Opt-in read flow control of a connection (see [`Conn::limit_reading`]).
+struct Flow {
+    enabled: std::sync::atomic::AtomicBool,
+    credit: tokio::sync::Semaphore,
+}
+
+/// Size of the reader's buffer: the largest `Event::Data`.
+const READ_CHUNK: usize = 64 * 1024;
+
 struct ConnInner {
+    flow: Arc<Flow>,
     id: u64,
     remote: PublicKey,
     handshake_hash: Option<[u8; 64]>,
@@ -845,8 +855,13 @@ impl Conn {
     {
         let id = next_id();
         let (tx, rx) = mpsc::unbounded_channel();
+        let flow = Arc::new(Flow {
+            enabled: std::sync::atomic::AtomicBool::new(false),
+            credit: tokio::sync::Semaphore::new(0),
+        });
         let conn = Conn {
             inner: Arc::new(ConnInner {
+                flow: flow.clone(),
                 id,
                 remote,
                 handshake_hash,
@@ -855,7 +870,7 @@ impl Conn {
                 thread,
             }),
         };
-        (conn, Box::pin(pump(id, q.clone(), stream, rx)))
+        (conn, Box::pin(pump(id, q.clone(), stream, rx, flow)))
     }
 
     /// The id in this connection's events.
@@ -876,6 +891,28 @@ impl Conn {
     /// Whether we dialled.
     pub fn is_initiator(&self) -> bool {
         self.inner.is_initiator
+    }
+
+    /// Bounds the received bytes queued as [`Event::Data`] but not yet reported consumed with
+    /// [`Conn::consumed`] to `high_water` (at least 64 KiB): past it the runtime stops reading
+    /// the stream (so the sender is slowed down) until the consumer catches up. Off by default;
+    /// only the first call counts. Bytes already queued when it is called are not counted.
+    pub fn limit_reading(&self, high_water: usize) {
+        let f = &self.inner.flow;
+        if !f.enabled.swap(true, Ordering::SeqCst) {
+            let n = high_water
+                .max(READ_CHUNK)
+                .min(tokio::sync::Semaphore::MAX_PERMITS / 2);
+            f.credit.add_permits(n);
+        }
+    }
+
+    /// Reports `n` received bytes consumed (with [`Conn::limit_reading`]; a no-op otherwise).
+    pub fn consumed(&self, n: usize) {
+        let f = &self.inner.flow;
+        if n > 0 && f.enabled.load(Ordering::SeqCst) {
+            f.credit.add_permits(n.min(tokio::sync::Semaphore::MAX_PERMITS / 2));
+        }
     }
 
     /// Queues bytes (never blocks; a failure closes the connection with a `Close` event).
@@ -913,25 +950,38 @@ impl Conn {
 
 /// Runs a connection: a reader task turns received bytes into events while this task writes
 /// (so that a blocked write never stops reading: no deadlock when both sides send in bulk).
-async fn pump<S>(id: u64, q: EventQueue, stream: S, mut rx: mpsc::UnboundedReceiver<ConnCmd>)
-where
+async fn pump<S>(
+    id: u64,
+    q: EventQueue,
+    stream: S,
+    mut rx: mpsc::UnboundedReceiver<ConnCmd>,
+    flow: Arc<Flow>,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let (mut rd, mut wr) = tokio::io::split(stream);
     let (done_tx, mut done_rx) = oneshot::channel::<Option<String>>();
     let rq = q.clone();
     let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = vec![0u8; READ_CHUNK];
         let result = loop {
             match rd.read(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
                     break None;
                 }
-                Ok(n) => rq.push(Event::Data {
-                    conn: id,
-                    data: buf[..n].to_vec(),
-                }),
+                Ok(n) => {
+                    if flow.enabled.load(Ordering::SeqCst) {
+                        // Wait for the consumer (credit for these bytes) before queueing them.
+                        if let Ok(p) = flow.credit.acquire_many(n as u32).await {
+                            p.forget();
+                        }
+                    }
+                    rq.push(Event::Data {
+                        conn: id,
+                        data: buf[..n].to_vec(),
+                    });
+                }
                 Err(e) => break Some(e.to_string()),
             }
         };
