@@ -275,6 +275,8 @@ class Connection:
         """The 64-byte Noise handshake hash (same on both ends)."""
         self.is_initiator: bool = native.is_initiator
         """Whether we dialled."""
+        self.info: Any = None
+        """The swarm's :class:`PeerInfo` of the remote (``None`` for DHT connections)."""
         native.limit_reading(READ_HIGH_WATER)
         pump.register(self)
 

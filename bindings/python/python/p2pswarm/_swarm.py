@@ -112,7 +112,8 @@ class _Connections:
         return bool(self._set())
 
     def __call__(self) -> ConnectionStream:
-        """``async for conn, info in swarm.connections():`` (ends when the swarm is destroyed)."""
+        """``async for conn, info in swarm.connections():`` yields the open connections, then
+        each new one; it ends when the swarm is destroyed."""
         return self._swarm._stream()
 
     def __repr__(self) -> str:
@@ -193,6 +194,7 @@ class P2Pswarm(Emitter):
         if kind == "connection":
             conn = Connection(ev[2], self._pump)
             info = PeerInfo(self, ev[3]) if ev[3] is not None else None
+            conn.info = info
             for s in list(self._streams):
                 s._put((conn, info))
             self.emit("connection", conn, info)
@@ -204,6 +206,9 @@ class P2Pswarm(Emitter):
     def _stream(self) -> ConnectionStream:
         self._attach()
         s = ConnectionStream(self)
+        for c in list(self._pump.conns.values()):  # open ones first, then new ones
+            if not c.closed:
+                s._put((c, c.info))
         if self._destroyed:
             s._put(None)
         else:
