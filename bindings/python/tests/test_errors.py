@@ -101,6 +101,7 @@ async def test_raising_callbacks_are_reported_not_fatal(net, errors_reported):
         excs = [type(c["exception"]) for c in errors_reported]
         assert RuntimeError in excs and KeyError in excs
         # the swarm still works after the failing handlers
+        await wait_for(lambda: len(b.connections) == 1)
         (cb,) = list(b.connections)
         cb.write(b"still alive")
         assert await asyncio.wait_for(good[0].read(), 10) == b"still alive"
