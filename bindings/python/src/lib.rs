@@ -23,31 +23,85 @@ use swarm_core::runtime::{
     self as rt, DhtOptions, Event, EventQueue, JoinOptions, Next, PeerInfo, Runtime, SwarmOptions,
 };
 
-pyo3::create_exception!(_native, P2PSwarmError, PyException, "Base class of p2pswarm errors.");
-pyo3::create_exception!(_native, ClosedError, P2PSwarmError, "The swarm, node, connection or runtime is closed.");
-pyo3::create_exception!(_native, WouldDeadlockError, P2PSwarmError, "A blocking call was made on the runtime thread (e.g. from a firewall callback).");
-pyo3::create_exception!(_native, BindError, P2PSwarmError, "The UDP sockets could not be bound.");
-pyo3::create_exception!(_native, BootstrapTimeoutError, P2PSwarmError, "The DHT node did not finish bootstrapping in time.");
-pyo3::create_exception!(_native, ConnectError, P2PSwarmError, "A connection attempt failed.");
-pyo3::create_exception!(_native, PeerNotFoundError, ConnectError, "No DHT node knows a server for this key.");
-pyo3::create_exception!(_native, ConnectionRejectedError, ConnectError, "The server rejected the connection (e.g. its firewall).");
+pyo3::create_exception!(
+    _native,
+    P2PSwarmError,
+    PyException,
+    "Base class of p2pswarm errors."
+);
+pyo3::create_exception!(
+    _native,
+    ClosedError,
+    P2PSwarmError,
+    "The swarm, node, connection or runtime is closed."
+);
+pyo3::create_exception!(
+    _native,
+    WouldDeadlockError,
+    P2PSwarmError,
+    "A blocking call was made on the runtime thread (e.g. from a firewall callback)."
+);
+pyo3::create_exception!(
+    _native,
+    BindError,
+    P2PSwarmError,
+    "The UDP sockets could not be bound."
+);
+pyo3::create_exception!(
+    _native,
+    BootstrapTimeoutError,
+    P2PSwarmError,
+    "The DHT node did not finish bootstrapping in time."
+);
+pyo3::create_exception!(
+    _native,
+    ConnectError,
+    P2PSwarmError,
+    "A connection attempt failed."
+);
+pyo3::create_exception!(
+    _native,
+    PeerNotFoundError,
+    ConnectError,
+    "No DHT node knows a server for this key."
+);
+pyo3::create_exception!(
+    _native,
+    ConnectionRejectedError,
+    ConnectError,
+    "The server rejected the connection (e.g. its firewall)."
+);
 pyo3::create_exception!(_native, DHTError, P2PSwarmError, "A DHT operation failed.");
-pyo3::create_exception!(_native, NotFoundError, DHTError, "No (valid) value was found on the DHT.");
-pyo3::create_exception!(_native, StreamError, P2PSwarmError, "A stream (connection) failed.");
-pyo3::create_exception!(_native, UnsupportedError, P2PSwarmError, "The operation is not supported.");
+pyo3::create_exception!(
+    _native,
+    NotFoundError,
+    DHTError,
+    "No (valid) value was found on the DHT."
+);
+pyo3::create_exception!(
+    _native,
+    StreamError,
+    P2PSwarmError,
+    "A stream (connection) failed."
+);
+pyo3::create_exception!(
+    _native,
+    UnsupportedError,
+    P2PSwarmError,
+    "The operation is not supported."
+);
 
 fn err(e: rt::Error) -> PyErr {
     use swarm_core::dht::{ConnectError as CE, DhtError as DE};
     let msg = e.to_string();
     match e {
-        rt::Error::Closed => ClosedError::new_err(msg),
+        rt::Error::Closed | rt::Error::Connect(CE::Destroyed) => ClosedError::new_err(msg),
         rt::Error::WouldDeadlock => WouldDeadlockError::new_err(msg),
         rt::Error::InvalidArgument(m) => PyValueError::new_err(m),
         rt::Error::Bind(_) => BindError::new_err(msg),
         rt::Error::BootstrapTimeout => BootstrapTimeoutError::new_err(msg),
         rt::Error::Connect(CE::PeerNotFound) => PeerNotFoundError::new_err(msg),
         rt::Error::Connect(CE::Rejected(_)) => ConnectionRejectedError::new_err(msg),
-        rt::Error::Connect(CE::Destroyed) => ClosedError::new_err(msg),
         rt::Error::Connect(_) => ConnectError::new_err(msg),
         rt::Error::Dht(DE::NotFound) => NotFoundError::new_err(msg),
         rt::Error::Dht(_) => DHTError::new_err(msg),
@@ -98,9 +152,8 @@ fn shutdown(py: Python<'_>) {
 // Argument helpers
 
 fn key32(name: &str, b: &[u8]) -> PyResult<[u8; 32]> {
-    b.try_into().map_err(|_| {
-        PyValueError::new_err(format!("{name} must be 32 bytes, got {}", b.len()))
-    })
+    b.try_into()
+        .map_err(|_| PyValueError::new_err(format!("{name} must be 32 bytes, got {}", b.len())))
 }
 
 fn public_key(name: &str, b: &[u8]) -> PyResult<PublicKey> {
@@ -213,7 +266,11 @@ impl<T: Clone + Send + 'static> Lazy<T> {
                 if let Some(r) = g.clone() {
                     return r;
                 }
-                if slot().lock().unwrap_or_else(PoisonError::into_inner).is_none() {
+                if slot()
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .is_none()
+                {
                     return Err(rt::Error::Closed);
                 }
                 g = self
@@ -249,7 +306,7 @@ struct Queue {
     q: EventQueue,
 }
 
-fn event_tuple<'py>(py: Python<'py>, ev: Event) -> PyResult<Bound<'py, PyTuple>> {
+fn event_tuple(py: Python<'_>, ev: Event) -> PyResult<Bound<'_, PyTuple>> {
     match ev {
         Event::Connection { source, conn, peer } => {
             let peer = match peer {
@@ -432,7 +489,13 @@ impl Swarm {
         Ok(bytes(py, self.h(py)?.public_key().as_bytes()))
     }
 
-    fn join(&self, py: Python<'_>, topic: &[u8], server: bool, client: bool) -> PyResult<Discovery> {
+    fn join(
+        &self,
+        py: Python<'_>,
+        topic: &[u8],
+        server: bool,
+        client: bool,
+    ) -> PyResult<Discovery> {
         let topic = key32("topic", topic)?;
         let h = self.h(py)?;
         let reply = h.join(topic, JoinOptions { server, client });
@@ -479,9 +542,8 @@ impl Swarm {
     }
 
     async fn destroy(&self) -> PyResult<()> {
-        let h = match lazy_get(&self.lazy).await {
-            Ok(h) => h,
-            Err(_) => return Ok(()), // never created (or runtime gone): nothing to destroy
+        let Ok(h) = lazy_get(&self.lazy).await else {
+            return Ok(()); // never created (or runtime gone): nothing to destroy
         };
         match h.destroy().await {
             Ok(()) | Err(rt::Error::Closed) => Ok(()),
@@ -507,13 +569,20 @@ impl Swarm {
             .collect()
     }
 
-    fn peer<'py>(&self, py: Python<'py>, public_key: &[u8]) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    fn peer<'py>(
+        &self,
+        py: Python<'py>,
+        public_key: &[u8],
+    ) -> PyResult<Option<Bound<'py, PyTuple>>> {
         let pk = self::public_key("public_key", public_key)?;
-        self.h(py)?.peer(&pk).map(|p| peer_tuple(py, &p)).transpose()
+        self.h(py)?
+            .peer(&pk)
+            .map(|p| peer_tuple(py, &p))
+            .transpose()
     }
 
     /// `(server, client, sessions, refreshing, suspended)` or `None` when not joined.
-    fn status(&self, py: Python<'_>, topic: &[u8]) -> PyResult<Option<(bool, bool, usize, bool, bool)>> {
+    fn status(&self, py: Python<'_>, topic: &[u8]) -> PyResult<Option<StatusTuple>> {
         let topic = key32("topic", topic)?;
         Ok(self
             .h(py)?
@@ -539,6 +608,9 @@ impl Swarm {
         })
     }
 }
+
+/// `(server, client, sessions, refreshing, suspended)`
+type StatusTuple = (bool, bool, usize, bool, bool);
 
 /// A joined topic.
 #[pyclass(frozen, module = "p2pswarm._native")]
@@ -637,7 +709,10 @@ impl Conn {
 /// Returns `(public_key, secret_key)` of the key pair of `seed` (random without one).
 #[pyfunction]
 #[pyo3(signature = (seed=None))]
-fn key_pair<'py>(py: Python<'py>, seed: Option<&[u8]>) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+fn key_pair<'py>(
+    py: Python<'py>,
+    seed: Option<&[u8]>,
+) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     let kp = match seed {
         Some(s) => KeyPair::from_seed(&key32("seed", s)?),
         None => KeyPair::generate(),
@@ -694,7 +769,10 @@ impl Dht {
     #[pyo3(signature = (public_key, secret_key=None))]
     async fn connect(&self, public_key: Vec<u8>, secret_key: Option<Vec<u8>>) -> PyResult<Conn> {
         let pk = self::public_key("public_key", &public_key)?;
-        let kp = secret_key.as_deref().map(key_pair_from_secret).transpose()?;
+        let kp = secret_key
+            .as_deref()
+            .map(key_pair_from_secret)
+            .transpose()?;
         let h = lazy_get(&self.lazy).await?;
         let c = h.connect(pk, kp).await.and_then(|r| r).map_err(err)?;
         Ok(Conn { c })
@@ -702,14 +780,20 @@ impl Dht {
 
     #[pyo3(signature = (secret_key=None))]
     async fn listen(&self, secret_key: Option<Vec<u8>>) -> PyResult<Server> {
-        let kp = secret_key.as_deref().map(key_pair_from_secret).transpose()?;
+        let kp = secret_key
+            .as_deref()
+            .map(key_pair_from_secret)
+            .transpose()?;
         let h = lazy_get(&self.lazy).await?;
         let s = h.listen(kp).await.and_then(|r| r).map_err(err)?;
         Ok(Server { s })
     }
 
     /// `[(from "A.B.C.D:PORT", [(public_key, ["relay:port", ...]), ...], bump), ...]`
-    async fn lookup(&self, topic: Vec<u8>) -> PyResult<Vec<(String, Vec<(Vec<u8>, Vec<String>)>, u64)>> {
+    async fn lookup(
+        &self,
+        topic: Vec<u8>,
+    ) -> PyResult<Vec<(String, Vec<(Vec<u8>, Vec<String>)>, u64)>> {
         let topic = key32("topic", &topic)?;
         let h = lazy_get(&self.lazy).await?;
         let replies = h.lookup(topic).await.and_then(|r| r).map_err(err)?;
@@ -760,14 +844,25 @@ impl Dht {
     async fn mutable_put(&self, secret_key: Vec<u8>, value: Vec<u8>, seq: u64) -> PyResult<usize> {
         let kp = key_pair_from_secret(&secret_key)?;
         let h = lazy_get(&self.lazy).await?;
-        h.mutable_put(kp, value, seq).await.and_then(|r| r).map_err(err)
+        h.mutable_put(kp, value, seq)
+            .await
+            .and_then(|r| r)
+            .map_err(err)
     }
 
     /// `(seq, value, signature, from)`
-    async fn mutable_get(&self, public_key: Vec<u8>, min_seq: u64) -> PyResult<(u64, Vec<u8>, Vec<u8>, String)> {
+    async fn mutable_get(
+        &self,
+        public_key: Vec<u8>,
+        min_seq: u64,
+    ) -> PyResult<(u64, Vec<u8>, Vec<u8>, String)> {
         let pk = self::public_key("public_key", &public_key)?;
         let h = lazy_get(&self.lazy).await?;
-        let v = h.mutable_get(pk, min_seq).await.and_then(|r| r).map_err(err)?;
+        let v = h
+            .mutable_get(pk, min_seq)
+            .await
+            .and_then(|r| r)
+            .map_err(err)?;
         Ok((v.seq, v.value, v.signature.to_vec(), v.from.to_string()))
     }
 
@@ -844,7 +939,11 @@ impl Testnet {
 
     /// Stops the nodes (idempotent).
     fn close(&self, py: Python<'_>) {
-        let net = self.net.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let net = self
+            .net
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         py.detach(move || drop(net));
     }
 }
@@ -866,10 +965,16 @@ fn native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ClosedError", py.get_type::<ClosedError>())?;
     m.add("WouldDeadlockError", py.get_type::<WouldDeadlockError>())?;
     m.add("BindError", py.get_type::<BindError>())?;
-    m.add("BootstrapTimeoutError", py.get_type::<BootstrapTimeoutError>())?;
+    m.add(
+        "BootstrapTimeoutError",
+        py.get_type::<BootstrapTimeoutError>(),
+    )?;
     m.add("ConnectError", py.get_type::<ConnectError>())?;
     m.add("PeerNotFoundError", py.get_type::<PeerNotFoundError>())?;
-    m.add("ConnectionRejectedError", py.get_type::<ConnectionRejectedError>())?;
+    m.add(
+        "ConnectionRejectedError",
+        py.get_type::<ConnectionRejectedError>(),
+    )?;
     m.add("DHTError", py.get_type::<DHTError>())?;
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("StreamError", py.get_type::<StreamError>())?;
