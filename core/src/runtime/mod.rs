@@ -911,7 +911,10 @@ impl Conn {
     pub fn consumed(&self, n: usize) {
         let f = &self.inner.flow;
         if n > 0 && f.enabled.load(Ordering::SeqCst) {
-            f.credit.add_permits(n.min(tokio::sync::Semaphore::MAX_PERMITS / 2));
+            // Never past the semaphore's maximum (which would panic), whatever the caller says.
+            let room = (tokio::sync::Semaphore::MAX_PERMITS / 2)
+                .saturating_sub(f.credit.available_permits());
+            f.credit.add_permits(n.min(room));
         }
     }
 

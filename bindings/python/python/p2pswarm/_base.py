@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import inspect
 from typing import (
     Any,
@@ -15,6 +16,7 @@ from typing import (
     NamedTuple,
     Optional,
     Sequence,
+    Tuple,
     Union,
 )
 
@@ -22,6 +24,8 @@ from . import _native
 from .errors import ClosedError, StreamError
 
 BytesLike = Union[bytes, bytearray, memoryview]
+#: An event from the native queue: ``(kind, id, ...)``.
+Ev = Tuple[Any, ...]
 
 #: Received bytes buffered per connection before the runtime stops reading the stream.
 READ_HIGH_WATER = 4 * 1024 * 1024
@@ -94,7 +98,8 @@ def report(loop: Optional[asyncio.AbstractEventLoop], message: str, exc: BaseExc
     except RuntimeError:  # no loop: fall back to the unraisable hook
         import sys
 
-        sys.unraisablehook(sys.UnraisableHookArgs(type(exc), exc, exc.__traceback__, message, None))  # type: ignore[attr-defined]
+        args: Any = sys.UnraisableHookArgs  # a struct sequence: (type, value, tb, msg, obj)
+        sys.unraisablehook(args((type(exc), exc, exc.__traceback__, message, None)))
 
 
 class Emitter:
@@ -131,7 +136,8 @@ class Emitter:
             self.off(event, wrapper)
             return handler(*args)
 
-        return self.on(event, wrapper)
+        self.on(event, wrapper)
+        return wrapper
 
     def off(self, event: str, handler: Callable[..., Any]) -> None:
         """Removes a handler (no error when absent)."""
@@ -148,14 +154,16 @@ class Emitter:
                 r = h(*args)
                 if inspect.isawaitable(r):
                     t = asyncio.ensure_future(r)
-                    t.add_done_callback(lambda t, e=event: _report_task(t, e))
+                    t.add_done_callback(functools.partial(_report_task, event=event))
             except Exception as e:  # noqa: BLE001 - reported, never fatal
                 report(self._loop, f"exception in p2pswarm {event!r} handler {h!r}", e)
 
 
 def _report_task(t: "asyncio.Future[Any]", event: str) -> None:
-    if not t.cancelled() and t.exception() is not None:
-        report(None, f"exception in p2pswarm {event!r} coroutine handler", t.exception())  # type: ignore[arg-type]
+    if not t.cancelled():
+        e = t.exception()
+        if e is not None:
+            report(None, f"exception in p2pswarm {event!r} coroutine handler", e)
 
 
 class Pump:
@@ -165,12 +173,12 @@ class Pump:
     runtime thread. Connection events are routed to their :class:`Connection`.
     """
 
-    def __init__(self, dispatch: Callable[[tuple], None]) -> None:
+    def __init__(self, dispatch: Callable[[Ev], None]) -> None:
         self.queue = _native.Queue()
         self._dispatch = dispatch
         self.loop: Optional[asyncio.AbstractEventLoop] = None
         self.conns: Dict[int, Connection] = {}
-        self._orphans: "collections.OrderedDict[int, List[tuple]]" = collections.OrderedDict()
+        self._orphans: "collections.OrderedDict[int, List[Ev]]" = collections.OrderedDict()
 
     def attach(self) -> None:
         """Registers with the running loop (no-op without one, or when attached)."""
@@ -205,7 +213,7 @@ class Pump:
             else:
                 self._dispatch(ev)
 
-    def _orphan(self, ev: tuple) -> None:
+    def _orphan(self, ev: Ev) -> None:
         # Events of a connection not registered yet (a `connect()` whose reply is still on its
         # way to the awaiting coroutine): replayed by `register`. Bounded.
         self._orphans.setdefault(ev[1], []).append(ev)
@@ -239,7 +247,7 @@ class Pump:
             c._event(("close", c._native.id, None))
         self.conns.clear()
 
-    def poll_list(self, evs: List[tuple]) -> None:
+    def poll_list(self, evs: List[Ev]) -> None:
         for ev in evs:
             if ev[0] in ("data", "end", "close"):
                 c = self.conns.get(ev[1])
@@ -285,7 +293,7 @@ class Connection:
         return f"<Connection {self.remote_public_key.hex()[:16]}… {state}>"
 
     # -- events from the pump -------------------------------------------------------------
-    def _event(self, ev: tuple) -> None:
+    def _event(self, ev: Ev) -> None:
         kind = ev[0]
         if kind == "data":
             if self._closed:

@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Se
 from . import _native
 from ._base import (
     BytesLike,
+    Ev,
     Connection,
     ConnectionStream,
     Emitter,
@@ -35,7 +36,7 @@ class PeerInfo:
 
     __slots__ = ("_swarm", "public_key", "topics", "prioritized", "banned", "explicit")
 
-    def __init__(self, swarm: "P2Pswarm", t: tuple) -> None:
+    def __init__(self, swarm: "P2Pswarm", t: Ev) -> None:
         self._swarm = swarm
         self.public_key: bytes = t[0]
         self.topics: List[bytes] = list(t[1])
@@ -189,7 +190,7 @@ class P2Pswarm(Emitter):
         self._loop = self._pump.loop
 
     # -- events -------------------------------------------------------------------------------
-    def _dispatch(self, ev: tuple) -> None:
+    def _dispatch(self, ev: Ev) -> None:
         kind = ev[0]
         if kind == "connection":
             conn = Connection(ev[2], self._pump)

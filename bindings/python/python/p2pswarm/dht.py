@@ -16,11 +16,12 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any, List, NamedTuple, Optional, Set
+from typing import Any, Dict, List, NamedTuple, Optional, Set
 
 from . import _native
 from ._base import (
     BytesLike,
+    Ev,
     Connection,
     ConnectionStream,
     Emitter,
@@ -86,7 +87,7 @@ class DHT(Emitter):
         _pump: Optional[Pump] = None,
     ) -> None:
         super().__init__()
-        self._servers: dict = {}
+        self._servers: Dict[int, "Server"] = {}
         self._destroyed = False
         if _native_dht is not None and _pump is not None:
             self._pump = _pump
@@ -123,7 +124,7 @@ class DHT(Emitter):
         self._pump.attach()
         self._loop = self._pump.loop
 
-    def _dispatch(self, ev: tuple) -> None:
+    def _dispatch(self, ev: Ev) -> None:
         if ev[0] == "connection":
             conn = Connection(ev[2], self._pump)
             srv = self._servers.get(ev[1])
@@ -147,7 +148,8 @@ class DHT(Emitter):
     @property
     def public_key(self) -> bytes:
         """The public key of the node's default key pair."""
-        return self._native.public_key
+        pk: bytes = self._native.public_key
+        return pk
 
     async def connect(self, public_key: BytesLike, key_pair: Optional[KeyPair] = None) -> Connection:
         """Connects to the server listening on ``public_key`` (hole punching as needed)."""
