@@ -900,9 +900,7 @@ impl Conn {
     pub fn limit_reading(&self, high_water: usize) {
         let f = &self.inner.flow;
         if !f.enabled.swap(true, Ordering::SeqCst) {
-            let n = high_water
-                .max(READ_CHUNK)
-                .min(tokio::sync::Semaphore::MAX_PERMITS / 2);
+            let n = high_water.clamp(READ_CHUNK, tokio::sync::Semaphore::MAX_PERMITS / 2);
             f.credit.add_permits(n);
         }
     }
