@@ -104,11 +104,6 @@ async def test_64mib_transfer_checked(net):
         await b.destroy()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="core/src/udx: after a long zero receive window the transfer sometimes stalls "
-    "(about 1 run in 3; the runtime reader is not waiting for credit then). See STATUS.md.",
-)
 async def test_reading_is_bounded(net):
     """A receiver that does not read buffers at most the high-water mark (+ one chunk)."""
     a, b, ca, cb = await pair(net)
