@@ -22,6 +22,10 @@ install -m 0755 "$build/libp2pswarm.so" "$prefix/lib/libp2pswarm.so.$version"
 ln -sf "libp2pswarm.so.$version" "$prefix/lib/libp2pswarm.so.0"
 ln -sf "libp2pswarm.so.0" "$prefix/lib/libp2pswarm.so"
 install -m 0644 "$build/libp2pswarm.a" "$prefix/lib/libp2pswarm.a"
+if [ "$build" = target/release ] && command -v strip >/dev/null; then
+  # the release profile keeps line tables (debug = 1); installs ship without them
+  strip --strip-debug "$prefix/lib/libp2pswarm.so.$version" "$prefix/lib/libp2pswarm.a"
+fi
 install -m 0644 include/p2pswarm.h "$prefix/include/p2pswarm.h"
 sed -e "s|@PREFIX@|$prefix|" -e "s|@VERSION@|$version|" ffi/p2pswarm.pc.in \
   > "$prefix/lib/pkgconfig/p2pswarm.pc"

@@ -99,6 +99,10 @@ typedef enum {
    */
   P2PSWARM_ERR_NOT_FOUND = 10,
   /**
+   * The connection's write queue is full: nothing was queued; retry after its DRAIN event.
+   */
+  P2PSWARM_ERR_WOULD_BLOCK = 11,
+  /**
    * The UDP sockets could not be bound.
    */
   P2PSWARM_ERR_BIND = 20,
@@ -185,6 +189,11 @@ typedef enum {
    * A swarm banned a peer (peer info available).
    */
   P2PSWARM_EVENT_BAN = 6,
+  /**
+   * A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has an empty write
+   * queue again.
+   */
+  P2PSWARM_EVENT_DRAIN = 7,
 } p2pswarm_event_kind;
 
 /**
@@ -591,6 +600,8 @@ p2pswarm_result p2pswarm_dht_mutable_get(const p2pswarm_dht *dht,
  * `p2pswarm_event_free`), `P2PSWARM_ERR_TIMEOUT`, or `P2PSWARM_ERR_CLOSED` once the context is
  * shut down and its queue drained. Any thread; with a non-zero timeout not on the runtime
  * thread (`P2PSWARM_ERR_WOULD_DEADLOCK`). While an event callback is set, events go to it.
+ * Flow control: while more than 4 MiB of received data waits in the queue, connections stop
+ * reading (the senders are then held back by the transport's receive window).
  */
 p2pswarm_result p2pswarm_next_event(const p2pswarm_context *ctx,
                                     int32_t timeout_ms,
@@ -624,7 +635,7 @@ p2pswarm_event_kind p2pswarm_event_get_kind(const p2pswarm_event *event);
 uint64_t p2pswarm_event_source(const p2pswarm_event *event);
 
 /**
- * The connection id of a CONNECTION, DATA, END or CLOSE event (see `p2pswarm_connection_id`);
+ * The connection id of a CONNECTION, DATA, END, CLOSE or DRAIN event (see `p2pswarm_connection_id`);
  * 0 otherwise.
  */
 uint64_t p2pswarm_event_connection_id(const p2pswarm_event *event);
@@ -719,11 +730,20 @@ uint64_t p2pswarm_connection_id(const p2pswarm_connection *connection);
 /**
  * Queues `len` bytes (copied; `data` is only read during the call) for sending. Non-blocking
  * (usable in callbacks); a write failure closes the connection (CLOSE event with an error).
+ * `P2PSWARM_ERR_WOULD_BLOCK` (nothing queued) when more than 8 MiB would wait to be sent (a
+ * write into an empty queue is always taken): retry after the connection's DRAIN event.
  * `P2PSWARM_ERR_CLOSED` if the connection is already closed.
  */
 p2pswarm_result p2pswarm_connection_write(const p2pswarm_connection *connection,
                                           const uint8_t *data,
                                           size_t len);
+
+/**
+ * Writes the number of bytes queued on the connection and not yet handed to the transport to
+ * `*out_bytes` (`p2pswarm_connection_write` refuses writes beyond 8 MiB). Non-blocking.
+ */
+p2pswarm_result p2pswarm_connection_queued_bytes(const p2pswarm_connection *connection,
+                                                 size_t *out_bytes);
 
 /**
  * Ends our side after the queued writes (the remote gets END); reading continues until the

@@ -174,8 +174,11 @@ int main(int argc, char **argv) {
         fds[0].fd = -1;
         break;
       }
-      for (int i = 0; i < MAX_PEERS; i++)
-        if (peers[i]) p2pswarm_connection_write(peers[i], (const uint8_t *)line, (size_t)n);
+      for (int i = 0; i < MAX_PEERS; i++) {
+        if (peers[i] && p2pswarm_connection_write(peers[i], (const uint8_t *)line, (size_t)n) ==
+                            P2PSWARM_ERR_WOULD_BLOCK)
+          fprintf(stderr, "* peer is not reading: line dropped\n");
+      }
     }
   }
   /* graceful exit: end every connection, wait (up to 5 s) until the peers ended theirs */

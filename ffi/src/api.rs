@@ -37,6 +37,8 @@ pub enum p2pswarm_result {
     P2PSWARM_ERR_CALLBACK = 9,
     /// The requested item does not exist.
     P2PSWARM_ERR_NOT_FOUND = 10,
+    /// The connection's write queue is full: nothing was queued; retry after its DRAIN event.
+    P2PSWARM_ERR_WOULD_BLOCK = 11,
     /// The UDP sockets could not be bound.
     P2PSWARM_ERR_BIND = 20,
     /// The DHT node did not bootstrap in time.
@@ -94,6 +96,7 @@ pub(crate) fn code(e: Error) -> p2pswarm_result {
         Error::BootstrapTimeout => P2PSWARM_ERR_BOOTSTRAP_TIMEOUT,
         Error::Io(_) => P2PSWARM_ERR_IO,
         Error::Unsupported(_) => P2PSWARM_ERR_UNSUPPORTED,
+        Error::WouldBlock => P2PSWARM_ERR_WOULD_BLOCK,
         Error::Connect(c) => match c {
             ConnectError::PeerNotFound => P2PSWARM_ERR_PEER_NOT_FOUND,
             ConnectError::ConnectionFailed => P2PSWARM_ERR_CONNECTION_FAILED,
@@ -268,6 +271,7 @@ pub extern "C" fn p2pswarm_error_message(result: c_int) -> *const c_char {
         8 => c"unsupported",
         9 => c"a callback returned an error",
         10 => c"not found",
+        11 => c"write queue full (wait for the DRAIN event)",
         20 => c"could not bind UDP sockets",
         21 => c"DHT bootstrap timed out",
         22 => c"i/o error",

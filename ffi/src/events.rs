@@ -31,6 +31,9 @@ pub enum p2pswarm_event_kind {
     P2PSWARM_EVENT_UPDATE = 5,
     /// A swarm banned a peer (peer info available).
     P2PSWARM_EVENT_BAN = 6,
+    /// A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has an empty write
+    /// queue again.
+    P2PSWARM_EVENT_DRAIN = 7,
 }
 
 pub use p2pswarm_event_kind::*;
@@ -67,6 +70,8 @@ pub type p2pswarm_event_callback =
 /// `p2pswarm_event_free`), `P2PSWARM_ERR_TIMEOUT`, or `P2PSWARM_ERR_CLOSED` once the context is
 /// shut down and its queue drained. Any thread; with a non-zero timeout not on the runtime
 /// thread (`P2PSWARM_ERR_WOULD_DEADLOCK`). While an event callback is set, events go to it.
+/// Flow control: while more than 4 MiB of received data waits in the queue, connections stop
+/// reading (the senders are then held back by the transport's receive window).
 #[no_mangle]
 pub extern "C" fn p2pswarm_next_event(
     ctx: *const p2pswarm_context,
@@ -110,8 +115,19 @@ pub extern "C" fn p2pswarm_event_fd(
     guard(|| {
         let c = get(ctx)?;
         out(out_fd)?;
-        put(out_fd, c.queue.readiness_fd());
-        Ok(())
+        #[cfg(unix)]
+        {
+            put(out_fd, c.queue.readiness_fd());
+            Ok(())
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = c;
+            Err(crate::api::fail(
+                crate::api::P2PSWARM_ERR_UNSUPPORTED,
+                "no readiness fd on this platform",
+            ))
+        }
     })
 }
 
@@ -159,6 +175,7 @@ pub extern "C" fn p2pswarm_event_get_kind(event: *const p2pswarm_event) -> p2psw
             Event::Close { .. } => P2PSWARM_EVENT_CLOSE,
             Event::Update { .. } => P2PSWARM_EVENT_UPDATE,
             Event::Ban { .. } => P2PSWARM_EVENT_BAN,
+            Event::Drain { .. } => P2PSWARM_EVENT_DRAIN,
             _ => P2PSWARM_EVENT_NONE,
         })
     })
@@ -177,14 +194,17 @@ pub extern "C" fn p2pswarm_event_source(event: *const p2pswarm_event) -> u64 {
     })
 }
 
-/// The connection id of a CONNECTION, DATA, END or CLOSE event (see `p2pswarm_connection_id`);
+/// The connection id of a CONNECTION, DATA, END, CLOSE or DRAIN event (see `p2pswarm_connection_id`);
 /// 0 otherwise.
 #[no_mangle]
 pub extern "C" fn p2pswarm_event_connection_id(event: *const p2pswarm_event) -> u64 {
     guard_val(0, || {
         get(event).map_or(0, |e| match &e.ev {
             Event::Connection { conn, .. } => conn.id(),
-            Event::Data { conn, .. } | Event::End { conn } | Event::Close { conn, .. } => *conn,
+            Event::Data { conn, .. }
+            | Event::End { conn }
+            | Event::Close { conn, .. }
+            | Event::Drain { conn } => *conn,
             _ => 0,
         })
     })
@@ -379,6 +399,8 @@ pub extern "C" fn p2pswarm_connection_id(connection: *const p2pswarm_connection)
 
 /// Queues `len` bytes (copied; `data` is only read during the call) for sending. Non-blocking
 /// (usable in callbacks); a write failure closes the connection (CLOSE event with an error).
+/// `P2PSWARM_ERR_WOULD_BLOCK` (nothing queued) when more than 8 MiB would wait to be sent (a
+/// write into an empty queue is always taken): retry after the connection's DRAIN event.
 /// `P2PSWARM_ERR_CLOSED` if the connection is already closed.
 #[no_mangle]
 pub extern "C" fn p2pswarm_connection_write(
@@ -390,6 +412,21 @@ pub extern "C" fn p2pswarm_connection_write(
         let c = get(connection)?;
         let d = bytes(data, len)?;
         c.conn.write_nowait(d.to_vec()).map_err(crate::api::code)
+    })
+}
+
+/// Writes the number of bytes queued on the connection and not yet handed to the transport to
+/// `*out_bytes` (`p2pswarm_connection_write` refuses writes beyond 8 MiB). Non-blocking.
+#[no_mangle]
+pub extern "C" fn p2pswarm_connection_queued_bytes(
+    connection: *const p2pswarm_connection,
+    out_bytes: *mut usize,
+) -> p2pswarm_result {
+    guard(|| {
+        let c = get(connection)?;
+        out(out_bytes)?;
+        put(out_bytes, c.conn.queued_bytes());
+        Ok(())
     })
 }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The C tests of libp2pswarm: builds the library (debug) and the tests with gcc, then runs
 #   1. every test under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer on),
-#   2. every test under valgrind memcheck (zero errors, zero definite/indirect/possible leaks),
+#   2. every test but test_backpressure under valgrind memcheck (zero errors, zero definite,
+#      indirect or possible leaks),
 #   3. the C <-> JS hyperswarm interop test inside a fresh network namespace,
 #   4. the header drift check, an install + pkg-config build of the C example, and two chat
 #      examples talking over a testnet (ffi/tests/chat-e2e.sh).
@@ -43,7 +44,9 @@ readelf -d "$lib/libp2pswarm.so" | grep -q 'SONAME.*libp2pswarm.so.0' || {
   exit 1
 }
 
-tests=(misuse swarm dht callback)
+tests=(misuse swarm dht callback backpressure)
+# test_backpressure moves ~16 MiB through the unoptimised stack: too slow under valgrind
+valgrind_tests=(misuse swarm dht callback)
 cflags=(-std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -I"$root/include")
 step "compile the C tests (plain and ASan+UBSan)"
 for t in "${tests[@]}" interop_js; do
@@ -63,7 +66,7 @@ if [ "${P2PSWARM_SKIP_VALGRIND:-0}" = 1 ]; then
   echo "(valgrind skipped: P2PSWARM_SKIP_VALGRIND=1)"
 else
   step "C tests under valgrind memcheck"
-  for t in "${tests[@]}"; do
+  for t in "${valgrind_tests[@]}"; do
     timeout 900 valgrind -q --error-exitcode=99 --leak-check=full \
       --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible \
       --suppressions="$root/ffi/tests/valgrind.supp" "$out/test_$t"

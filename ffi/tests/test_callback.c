@@ -61,6 +61,19 @@ static int on_event(void *userdata, p2pswarm_event *ev) {
   return 0;
 }
 
+/* Shuts its context down from the runtime thread (allowed: it only signals the thread). */
+static p2pswarm_context *ctx2;
+static int shutdown_calls;
+static int shutdown_cb(void *userdata, p2pswarm_event *ev) {
+  (void)userdata;
+  (void)ev;
+  pthread_mutex_lock(&mu);
+  shutdown_calls++;
+  pthread_mutex_unlock(&mu);
+  CHECK(p2pswarm_context_shutdown(ctx2));
+  return 0;
+}
+
 static int wait_for(int (*pred)(void), int timeout_ms) {
   long long end = now_ms() + timeout_ms;
   for (;;) {
@@ -182,6 +195,41 @@ int main(void) {
   free_state(&st);
   pthread_mutex_unlock(&mu);
   p2pswarm_context_free(ctx);
+
+  /* a callback may shut its own context down */
+  CHECK(p2pswarm_context_new(&ctx2));
+  CHECK(p2pswarm_testnet_new(ctx2, 3, &tn));
+  CHECK(p2pswarm_testnet_bootstrap(tn, boot, sizeof boot));
+  p2pswarm_options *ox = local_options(boot, 0x2a), *oy = local_options(boot, 0x2b);
+  p2pswarm_dht *x = NULL, *y = NULL;
+  CHECK(p2pswarm_dht_new(ctx2, ox, &x));
+  CHECK(p2pswarm_dht_new(ctx2, oy, &y));
+  p2pswarm_options_free(ox);
+  p2pswarm_options_free(oy);
+  p2pswarm_server *srv = NULL;
+  CHECK(p2pswarm_dht_listen(x, NULL, 0, &srv));
+  CHECK(p2pswarm_set_event_callback(ctx2, shutdown_cb, NULL));
+  uint8_t pkx[32];
+  CHECK(p2pswarm_dht_public_key(x, pkx));
+  p2pswarm_connection *cy = NULL;
+  p2pswarm_result r = p2pswarm_dht_connect(y, pkx, 32, &cy); /* races with the shutdown */
+  ASSERT(r == P2PSWARM_OK || r == P2PSWARM_ERR_CLOSED);
+  p2pswarm_event *e2 = NULL;
+  long long end = now_ms() + 20000;
+  while ((r = p2pswarm_next_event(ctx2, 100, &e2)) != P2PSWARM_ERR_CLOSED && now_ms() < end)
+    if (r == P2PSWARM_OK) p2pswarm_event_free(e2);
+  ASSERT(r == P2PSWARM_ERR_CLOSED);
+  pthread_mutex_lock(&mu);
+  ASSERT(shutdown_calls == 1);
+  pthread_mutex_unlock(&mu);
+  EXPECT(p2pswarm_dht_lookup(y, pkx, 32, &(p2pswarm_buffer *){NULL}), P2PSWARM_ERR_CLOSED);
+  printf("a callback shut its context down\n");
+  p2pswarm_connection_free(cy);
+  p2pswarm_server_free(srv);
+  p2pswarm_dht_free(x);
+  p2pswarm_dht_free(y);
+  p2pswarm_testnet_free(tn);
+  p2pswarm_context_free(ctx2); /* joins the (finished) runtime thread */
   printf("test_callback: ok\n");
   return 0;
 }

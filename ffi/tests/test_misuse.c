@@ -3,7 +3,7 @@
  * result code and nothing crashes. Also the error messages and the readiness fd. */
 #include "common.h"
 
-static const int codes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 21, 22, 30, 31, 32, 33, 34, 40, 41, 42, 43, 99};
+static const int codes[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 20, 21, 22, 30, 31, 32, 33, 34, 40, 41, 42, 43, 99};
 
 int main(void) {
   /* messages */
@@ -55,6 +55,7 @@ int main(void) {
   EXPECT(p2pswarm_discovery_topic(NULL, b32), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_write(NULL, b32, 1), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_end(NULL), P2PSWARM_ERR_NULL_ARGUMENT);
+  EXPECT(p2pswarm_connection_queued_bytes(NULL, &n), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_destroy(NULL), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_remote_public_key(NULL, b32), P2PSWARM_ERR_NULL_ARGUMENT);
   EXPECT(p2pswarm_connection_handshake_hash(NULL, b64), P2PSWARM_ERR_NULL_ARGUMENT);

@@ -48,6 +48,12 @@ pub enum Event {
         /// The swarm handle id.
         source: u64,
     },
+    /// A connection's write queue, which refused a write with [`super::Error::WouldBlock`],
+    /// is empty again.
+    Drain {
+        /// The connection id.
+        conn: u64,
+    },
     /// A swarm banned a peer.
     Ban {
         /// The swarm handle id.
@@ -75,12 +81,26 @@ pub enum Next {
 struct State {
     events: VecDeque<Event>,
     closed: bool,
+    /// Bytes of the queued `Data` events.
+    data_bytes: usize,
+}
+
+/// While more received bytes than this wait in a queue, connections stop reading (the
+/// transport's receive window then holds the sender back).
+pub const DATA_HIGH_WATER: usize = 4 * 1024 * 1024;
+
+fn data_len(ev: &Event) -> usize {
+    match ev {
+        Event::Data { data, .. } => data.len(),
+        _ => 0,
+    }
 }
 
 struct Inner {
     state: Mutex<State>,
     cond: Condvar,
     notify: Notify,
+    room: Notify,
     handler: Mutex<(u64, Option<Handler>)>,
     #[cfg(unix)]
     pipe: (
@@ -120,9 +140,11 @@ impl EventQueue {
                 state: Mutex::new(State {
                     events: VecDeque::new(),
                     closed: false,
+                    data_bytes: 0,
                 }),
                 cond: Condvar::new(),
                 notify: Notify::new(),
+                room: Notify::new(),
                 handler: Mutex::new((0, None)),
                 #[cfg(unix)]
                 pipe,
@@ -175,6 +197,7 @@ impl EventQueue {
         if st.events.is_empty() {
             self.signal();
         }
+        st.data_bytes += data_len(&ev);
         st.events.push_back(ev);
         drop(st);
         self.inner.cond.notify_all();
@@ -196,10 +219,32 @@ impl EventQueue {
 
     fn pop(&self, st: &mut State) -> Option<Event> {
         let ev = st.events.pop_front();
+        if let Some(e) = &ev {
+            let before = st.data_bytes;
+            st.data_bytes -= data_len(e);
+            if before > DATA_HIGH_WATER && st.data_bytes <= DATA_HIGH_WATER {
+                self.inner.room.notify_waiters();
+            }
+        }
         if st.events.is_empty() && !st.closed {
             self.drain_signal();
         }
         ev
+    }
+
+    /// Waits while more than [`DATA_HIGH_WATER`] received bytes are queued (returns at once
+    /// when closed or a handler takes the events).
+    pub async fn wait_room(&self) {
+        loop {
+            let room = self.inner.room.notified();
+            {
+                let st = lock(&self.inner.state);
+                if st.closed || st.data_bytes <= DATA_HIGH_WATER {
+                    return;
+                }
+            }
+            room.await;
+        }
     }
 
     /// The next event without waiting.
@@ -277,6 +322,7 @@ impl EventQueue {
         }
         drop(st);
         self.set_handler(None);
+        self.inner.room.notify_waiters();
         self.inner.cond.notify_all();
         self.inner.notify.notify_waiters();
         self.inner.notify.notify_one();

@@ -10,7 +10,9 @@
 //! * Events leave through one primitive, [`EventQueue::next_event`] (also: blocking pull with
 //!   timeout, a readiness fd, a handler on the runtime thread). Received bytes are events too.
 //! * [`Runtime::shutdown`] is idempotent and never joins the runtime thread from itself; dropping
-//!   the last [`Runtime`] clone shuts it down.
+//!   the last [`Runtime`] clone shuts it down. It joins the thread: a binding must not hold a
+//!   lock the runtime thread may wait for (the GIL, the Node main loop) while calling it, nor
+//!   block on a [`Reply`] while holding one.
 //!
 //! Only the private `adapter` module knows the swarm API of [`crate::swarm`].
 
@@ -30,7 +32,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
-pub use events::{Event, EventQueue, Handler, Next};
+pub use events::{Event, EventQueue, Handler, Next, DATA_HIGH_WATER};
 
 use crate::crypto::{KeyPair, PublicKey};
 use crate::dht::{ConnectError, Dht, DhtError, LookupReply, MutableValue};
@@ -66,6 +68,9 @@ pub enum Error {
     /// A stream failed.
     #[error("i/o: {0}")]
     Io(String),
+    /// The connection's write queue is full: wait for [`Event::Drain`].
+    #[error("write queue full")]
+    WouldBlock,
     /// The runtime thread could not be started.
     #[error("runtime: {0}")]
     Runtime(String),
@@ -812,9 +817,20 @@ struct Flow {
 /// Size of the reader's buffer: the largest `Event::Data`.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
+/// bytes (a write into an empty queue is always taken).
+pub const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
+
+#[derive(Debug, Default)]
+struct WriteQueue {
+    bytes: std::sync::atomic::AtomicUsize,
+    refused: std::sync::atomic::AtomicBool,
+}
+
 struct ConnInner {
     flow: Arc<Flow>,
     id: u64,
+    queued: Arc<WriteQueue>,
     remote: PublicKey,
     handshake_hash: Option<[u8; 64]>,
     is_initiator: bool,
@@ -860,10 +876,12 @@ impl Conn {
             enabled: std::sync::atomic::AtomicBool::new(false),
             credit: tokio::sync::Semaphore::new(0),
         });
+        let queued = Arc::new(WriteQueue::default());
         let conn = Conn {
             inner: Arc::new(ConnInner {
                 flow: flow.clone(),
                 id,
+                queued: queued.clone(),
                 remote,
                 handshake_hash,
                 is_initiator,
@@ -871,7 +889,10 @@ impl Conn {
                 thread,
             }),
         };
-        (conn, Box::pin(pump(id, q.clone(), stream, rx, flow)))
+        (
+            conn,
+            Box::pin(pump(id, q.clone(), stream, rx, flow, queued)),
+        )
     }
 
     /// The id in this connection's events.
@@ -917,16 +938,55 @@ impl Conn {
         }
     }
 
-    /// Queues bytes (never blocks; a failure closes the connection with a `Close` event).
+    fn reserve(&self, n: usize) -> Result<()> {
+        let q = &self.inner.queued;
+        let mut cur = q.bytes.load(Ordering::SeqCst);
+        loop {
+            if cur > 0 && cur + n > WRITE_HIGH_WATER {
+                q.refused.store(true, Ordering::SeqCst);
+                // Re-check after flagging: if the writer emptied the queue meanwhile it may have
+                // missed the flag, so try again; otherwise it will see the flag and send Drain.
+                let now = q.bytes.load(Ordering::SeqCst);
+                if now == cur {
+                    return Err(Error::WouldBlock);
+                }
+                cur = now;
+                continue;
+            }
+            match q
+                .bytes
+                .compare_exchange(cur, cur + n, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return Ok(()),
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Queues bytes without waiting. [`Error::WouldBlock`] (nothing queued) when more than
+    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once the queue is
+    /// empty. A write failure closes the connection with a `Close` event.
     pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
+        let n = data.len();
+        self.reserve(n)?;
         self.inner
             .tx
             .send(ConnCmd::Write(data, None))
             .map_err(|_| Error::Closed)
     }
 
-    /// Writes bytes; the reply says when they were handed to the stream.
+    /// Bytes queued and not yet handed to the stream.
+    pub fn queued_bytes(&self) -> usize {
+        self.inner.queued.bytes.load(Ordering::SeqCst)
+    }
+
+    /// Writes bytes; the reply says when they were handed to the stream (no write limit: the
+    /// caller awaits each write).
     pub fn write(&self, data: Vec<u8>) -> Reply<Result<()>> {
+        self.inner
+            .queued
+            .bytes
+            .fetch_add(data.len(), Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         // On failure the sender is dropped with the command: the reply reports `Closed`.
         let _ = self.inner.tx.send(ConnCmd::Write(data, Some(tx)));
@@ -958,6 +1018,7 @@ async fn pump<S>(
     stream: S,
     mut rx: mpsc::UnboundedReceiver<ConnCmd>,
     flow: Arc<Flow>,
+    queued: Arc<WriteQueue>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -967,6 +1028,7 @@ async fn pump<S>(
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; READ_CHUNK];
         let result = loop {
+            rq.wait_room().await;
             match rd.read(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
@@ -1003,6 +1065,7 @@ async fn pump<S>(
             },
             cmd = rx.recv() => match cmd {
                 Some(ConnCmd::Write(data, done)) => {
+                    let n = data.len();
                     let r = if ended {
                         Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "write after end"))
                     } else {
@@ -1014,6 +1077,11 @@ async fn pump<S>(
                     }
                     if let Some(e) = failed {
                         break Some(e);
+                    }
+                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) == n
+                        && queued.refused.swap(false, Ordering::SeqCst)
+                    {
+                        q.push(Event::Drain { conn: id });
                     }
                 }
                 Some(ConnCmd::End) => {
