@@ -339,6 +339,13 @@ fn event_tuple(py: Python<'_>, ev: Event) -> PyResult<Bound<'_, PyTuple>> {
                 conn.into_pyobject(py)?.into_any(),
             ],
         ),
+        Event::Drain { conn } => PyTuple::new(
+            py,
+            [
+                "drain".into_pyobject(py)?.into_any(),
+                conn.into_pyobject(py)?.into_any(),
+            ],
+        ),
         Event::Close { conn, error } => PyTuple::new(
             py,
             [
@@ -676,9 +683,14 @@ impl Conn {
         self.c.is_initiator()
     }
 
-    /// Queues bytes (never blocks).
-    fn write(&self, data: &[u8]) -> PyResult<()> {
-        self.c.write_nowait(data.to_vec()).map_err(err)
+    /// Queues bytes (never blocks). `False` (nothing queued) when the runtime's write queue
+    /// is full: a `("drain", id)` event follows once it is empty.
+    fn write(&self, data: &[u8]) -> PyResult<bool> {
+        match self.c.write_nowait(data.to_vec()) {
+            Ok(()) => Ok(true),
+            Err(rt::Error::WouldBlock) => Ok(false),
+            Err(e) => Err(err(e)),
+        }
     }
 
     /// Completes when every byte written before was handed to the stream.

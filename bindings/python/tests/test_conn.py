@@ -170,3 +170,31 @@ async def test_drain_without_writes_and_write_types(net):
     finally:
         await a.destroy()
         await b.destroy()
+
+
+async def test_writes_past_every_high_water_mark_are_kept(net):
+    """Ignoring write()'s False: bytes beyond the runtime's write queue wait in Python until
+    its drain event; nothing is lost, and end() comes after them."""
+    a, b, ca, cb = await pair(net)
+    try:
+        block = os.urandom(1024 * 1024)
+        results = [ca.write(block) for _ in range(32)]
+        assert results[0] is True and results[-1] is False
+        ca.end()
+
+        async def recv():
+            h = hashlib.sha256()
+            n = 0
+            async for chunk in cb:
+                h.update(chunk)
+                n += len(chunk)
+            return n, h.digest()
+
+        r = asyncio.ensure_future(recv())
+        await asyncio.wait_for(ca.drain(), 60)
+        n, digest = await asyncio.wait_for(r, 60)
+        assert n == 32 * len(block)
+        assert digest == hashlib.sha256(block * 32).digest()
+    finally:
+        await a.destroy()
+        await b.destroy()

@@ -204,7 +204,7 @@ class Pump:
             return
         for ev in evs:
             kind = ev[0]
-            if kind in ("data", "end", "close"):
+            if kind in ("data", "end", "close", "drain"):
                 c = self.conns.get(ev[1])
                 if c is None:
                     self._orphan(ev)
@@ -249,7 +249,7 @@ class Pump:
 
     def poll_list(self, evs: List[Ev]) -> None:
         for ev in evs:
-            if ev[0] in ("data", "end", "close"):
+            if ev[0] in ("data", "end", "close", "drain"):
                 c = self.conns.get(ev[1])
                 if c is not None:
                     c._event(ev)
@@ -276,7 +276,11 @@ class Connection:
         self._waiter: Optional[asyncio.Future[None]] = None
         self._close_waiters: List[asyncio.Future[None]] = []
         self._pending = 0
+        self._overflow: Deque[bytes] = collections.deque()
+        self._drain_waiters: List[asyncio.Future[None]] = []
         self._ended = False
+        self._end_pending = False
+        self._native_ended = False
         self.remote_public_key: bytes = native.remote_public_key
         """The remote peer's 32-byte public key."""
         self.handshake_hash: Optional[bytes] = native.handshake_hash
@@ -302,6 +306,9 @@ class Connection:
             self._buffered += len(ev[2])
         elif kind == "end":
             self._eof = True
+        elif kind == "drain":
+            self._push_overflow()
+            return
         elif kind == "close":
             if self._closed:
                 return
@@ -309,6 +316,8 @@ class Connection:
             self._eof = True
             self._error = ev[2]
             self._pump.conns.pop(self._native.id, None)
+            self._overflow.clear()
+            self._wake_drain()
             for w in self._close_waiters:
                 if not w.done():
                     w.set_result(None)
@@ -386,9 +395,27 @@ class Connection:
             raise ClosedError("connection is closed")
         if self._ended:
             raise ClosedError("write after end()")
-        self._native.write(b)
+        if self._overflow or not self._native.write(b):
+            # the runtime's queue is full: keep the bytes here until its "drain" event
+            self._overflow.append(b)
         self._pending += len(b)
         return self._pending < WRITE_HIGH_WATER
+
+    def _push_overflow(self) -> None:
+        while self._overflow:
+            if not self._native.write(self._overflow[0]):
+                return
+            self._overflow.popleft()
+        if self._end_pending:
+            self._end_pending = False
+            self._native_end()
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        for w in self._drain_waiters:
+            if not w.done():
+                w.set_result(None)
+        self._drain_waiters.clear()
 
     async def drain(self) -> None:
         """Waits until everything written so far was handed to the encrypted stream."""
@@ -396,18 +423,36 @@ class Connection:
         pending = self._pending
         if pending == 0:
             return
-        await self._native.flush()
+        while self._overflow and not self._closed:
+            f = asyncio.get_running_loop().create_future()
+            self._drain_waiters.append(f)
+            await f
+        if self._closed:
+            if self._error is not None:
+                raise StreamError(self._error)
+            raise ClosedError("connection is closed")
+        if not self._native_ended:
+            # an empty write completes once every earlier write was handed to the stream
+            await self._native.flush()
+        # (after end() the runtime writes what is queued before ending: nothing to wait for)
         self._pending = max(0, self._pending - pending)
+
+    def _native_end(self) -> None:
+        self._native_ended = True
+        try:
+            self._native.end()
+        except ClosedError:
+            pass
 
     def end(self) -> None:
         """Ends our side: the remote reads end of stream; we can still read."""
         if self._ended or self._closed:
             return
         self._ended = True
-        try:
-            self._native.end()
-        except ClosedError:
-            pass
+        if self._overflow:
+            self._end_pending = True  # after the bytes still waiting here
+        else:
+            self._native_end()
 
     def close(self) -> None:
         """Closes the connection now (``destroy`` in the JS API)."""
