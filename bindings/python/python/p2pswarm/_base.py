@@ -29,8 +29,9 @@ Ev = Tuple[Any, ...]
 
 #: Received bytes buffered per connection before the runtime stops reading the stream.
 READ_HIGH_WATER = 4 * 1024 * 1024
-#: Bytes queued by ``write`` before it returns ``False`` (await ``drain()`` then).
-WRITE_HIGH_WATER = 4 * 1024 * 1024
+#: Bytes the runtime queues for a connection before ``write`` returns ``False`` (then
+#: ``await drain()``): the runtime's ``WRITE_HIGH_WATER``.
+WRITE_HIGH_WATER = 8 * 1024 * 1024
 #: Events handled per wake-up of the loop (the readiness fd is level-triggered).
 _BATCH = 512
 
@@ -261,7 +262,8 @@ class Connection:
     """An end-to-end encrypted (Noise) duplex stream.
 
     Read with ``await conn.read()`` or ``async for chunk in conn``; write with
-    ``conn.write(data)`` and ``await conn.drain()``. Reading is flow-controlled: at most
+    ``if not conn.write(data): await conn.drain()`` (``await conn.flush()`` waits until all
+    was handed to the stream). Reading is flow-controlled: at most
     :data:`READ_HIGH_WATER` bytes are buffered before the remote is slowed down.
     """
 
@@ -275,7 +277,6 @@ class Connection:
         self._error: Optional[str] = None
         self._waiter: Optional[asyncio.Future[None]] = None
         self._close_waiters: List[asyncio.Future[None]] = []
-        self._pending = 0
         self._overflow: Deque[bytes] = collections.deque()
         self._drain_waiters: List[asyncio.Future[None]] = []
         self._ended = False
@@ -388,8 +389,9 @@ class Connection:
 
     # -- writing ----------------------------------------------------------------------------
     def write(self, data: BytesLike) -> bool:
-        """Queues ``data`` (never blocks). Returns ``False`` when more than
-        :data:`WRITE_HIGH_WATER` bytes are queued: ``await drain()`` before writing more."""
+        """Queues ``data`` (never blocks, never drops). Returns ``False`` when the runtime's
+        write queue is full (:data:`WRITE_HIGH_WATER` bytes): the bytes are kept and sent in
+        order, but ``await drain()`` before writing more to keep memory bounded."""
         b = check_bytes("data", data, None)
         if self._closed:
             raise ClosedError("connection is closed")
@@ -398,8 +400,8 @@ class Connection:
         if self._overflow or not self._native.write(b):
             # the runtime's queue is full: keep the bytes here until its "drain" event
             self._overflow.append(b)
-        self._pending += len(b)
-        return self._pending < WRITE_HIGH_WATER
+            return False
+        return True
 
     def _push_overflow(self) -> None:
         while self._overflow:
@@ -418,24 +420,24 @@ class Connection:
         self._drain_waiters.clear()
 
     async def drain(self) -> None:
-        """Waits until everything written so far was handed to the encrypted stream."""
+        """Waits until the runtime's write queue has room again (returns at once when
+        ``write`` returned ``True``). Raises if the connection closed meanwhile."""
         self._pump.attach()
-        pending = self._pending
-        if pending == 0:
-            return
         while self._overflow and not self._closed:
             f = asyncio.get_running_loop().create_future()
             self._drain_waiters.append(f)
             await f
-        if self._closed:
+        if self._overflow and self._closed:
             if self._error is not None:
                 raise StreamError(self._error)
             raise ClosedError("connection is closed")
-        if not self._native_ended:
+
+    async def flush(self) -> None:
+        """Waits until every byte written so far was handed to the encrypted stream."""
+        await self.drain()
+        if not self._native_ended and not self._closed:
             # an empty write completes once every earlier write was handed to the stream
             await self._native.flush()
-        # (after end() the runtime writes what is queued before ending: nothing to wait for)
-        self._pending = max(0, self._pending - pending)
 
     def _native_end(self) -> None:
         self._native_ended = True
