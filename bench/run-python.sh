@@ -4,12 +4,12 @@
 # on a loopback testnet (inside a fresh network namespace when run as root). Not part of the
 # test suite. Honours CARGO_TARGET_DIR.
 #
-#   bench/run-python.sh [MiB=256] [runs=3]
+#   bench/run-python.sh [MiB=256] [runs=5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 mib=${1:-256}
-runs=${2:-3}
+runs=${2:-5}
 cargo build --release -q -p p2pswarm-bench --bin transfer-bench
 bin="${CARGO_TARGET_DIR:-$root/target}/release/transfer-bench"
 venv="$root/bindings/python/target/bench-venv"
