@@ -1026,10 +1026,11 @@ async fn pump<S>(
     let (done_tx, mut done_rx) = oneshot::channel::<Option<String>>();
     let rq = q.clone();
     let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; READ_CHUNK];
         let result = loop {
             rq.wait_room().await;
-            match rd.read(&mut buf).await {
+            // Read into a fresh buffer that becomes the event's data (no copy, no zeroing).
+            let mut buf = Vec::with_capacity(READ_CHUNK);
+            match rd.read_buf(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
                     break None;
@@ -1043,7 +1044,7 @@ async fn pump<S>(
                     }
                     rq.push(Event::Data {
                         conn: id,
-                        data: buf[..n].to_vec(),
+                        data: buf,
                     });
                 }
                 Err(e) => break Some(e.to_string()),
