@@ -32,6 +32,8 @@ READ_HIGH_WATER = 4 * 1024 * 1024
 #: Bytes the runtime queues for a connection before ``write`` returns ``False`` (then
 #: ``await drain()``): the runtime's ``WRITE_HIGH_WATER``.
 WRITE_HIGH_WATER = 8 * 1024 * 1024
+#: Read bytes are reported to the runtime's flow control in batches of this size.
+_CREDIT_BATCH = 256 * 1024
 #: Events handled per wake-up of the loop (the readiness fd is level-triggered).
 _BATCH = 512
 
@@ -272,6 +274,7 @@ class Connection:
         self._pump = pump
         self._buf: Deque[bytes] = collections.deque()
         self._buffered = 0
+        self._unacked = 0  # bytes read but not yet reported to the runtime (batched)
         self._eof = False
         self._closed = False
         self._error: Optional[str] = None
@@ -332,6 +335,9 @@ class Connection:
         self._waiter = None
 
     async def _wait(self) -> None:
+        if self._unacked:
+            self._native.consumed(self._unacked)
+            self._unacked = 0
         self._pump.attach()
         loop = asyncio.get_running_loop()
         if self._waiter is not None and not self._waiter.done():
@@ -363,7 +369,10 @@ class Connection:
             self._buf.appendleft(chunk[n:])
             chunk = chunk[:n]
         self._buffered -= len(chunk)
-        self._native.consumed(len(chunk))
+        self._unacked += len(chunk)
+        if self._unacked >= _CREDIT_BATCH:
+            self._native.consumed(self._unacked)
+            self._unacked = 0
         return chunk
 
     async def read_exactly(self, n: int) -> bytes:
