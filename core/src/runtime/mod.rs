@@ -815,7 +815,7 @@ struct Flow {
 }
 
 /// Size of the reader's buffer: the largest `Event::Data`.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
 /// bytes (a write into an empty queue is always taken).
@@ -916,9 +916,10 @@ impl Conn {
     }
 
     /// Bounds the received bytes queued as [`Event::Data`] but not yet reported consumed with
-    /// [`Conn::consumed`] to `high_water` (at least 64 KiB): past it the runtime stops reading
-    /// the stream (so the sender is slowed down) until the consumer catches up. Off by default;
-    /// only the first call counts. Bytes already queued when it is called are not counted.
+    /// [`Conn::consumed`] to `high_water` (at least 256 KiB, the largest data event): past it
+    /// the runtime stops reading the stream (so the sender is slowed down) until the consumer
+    /// catches up. Off by default; only the first call counts. Bytes already queued when it is
+    /// called are not counted.
     pub fn limit_reading(&self, high_water: usize) {
         let f = &self.inner.flow;
         if !f.enabled.swap(true, Ordering::SeqCst) {
