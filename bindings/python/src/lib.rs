@@ -655,6 +655,9 @@ impl Discovery {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
+/// Largest piece `Conn.write` hands to the runtime.
+const WRITE_PIECE: usize = 64 * 1024;
+
 /// An encrypted connection; received bytes arrive as `("data", id, bytes)` events.
 #[pyclass(frozen, module = "p2pswarm._native")]
 struct Conn {
@@ -683,14 +686,21 @@ impl Conn {
         self.c.is_initiator()
     }
 
-    /// Queues bytes (never blocks). `False` (nothing queued) when the runtime's write queue
-    /// is full: a `("drain", id)` event follows once it is empty.
-    fn write(&self, data: &[u8]) -> PyResult<bool> {
-        match self.c.write_nowait(data.to_vec()) {
-            Ok(()) => Ok(true),
-            Err(rt::Error::WouldBlock) => Ok(false),
-            Err(e) => Err(err(e)),
+    /// Queues bytes (never blocks); returns how many were taken. Fewer than `len(data)` when
+    /// the runtime's write queue is full: a `("drain", id)` event follows once it is empty.
+    ///
+    /// The bytes are copied in pieces of at most 64 KiB: one large allocation per write would
+    /// be a fresh mapping (page faults) each time, which costs more than the copy.
+    fn write(&self, data: &[u8]) -> PyResult<usize> {
+        let mut taken = 0;
+        for piece in data.chunks(WRITE_PIECE) {
+            match self.c.write_nowait(piece.to_vec()) {
+                Ok(()) => taken += piece.len(),
+                Err(rt::Error::WouldBlock) => break,
+                Err(e) => return Err(err(e)),
+            }
         }
+        Ok(taken)
     }
 
     /// Completes when every byte written before was handed to the stream.

@@ -406,15 +406,21 @@ class Connection:
             raise ClosedError("connection is closed")
         if self._ended:
             raise ClosedError("write after end()")
-        if self._overflow or not self._native.write(b):
-            # the runtime's queue is full: keep the bytes here until its "drain" event
-            self._overflow.append(b)
-            return False
-        return True
+        if not self._overflow:
+            n = self._native.write(b)
+            if n == len(b):
+                return True
+            b = b[n:]
+        # the runtime's queue is full: keep the rest here until its "drain" event
+        self._overflow.append(b)
+        return False
 
     def _push_overflow(self) -> None:
         while self._overflow:
-            if not self._native.write(self._overflow[0]):
+            b = self._overflow[0]
+            n = self._native.write(b)
+            if n < len(b):
+                self._overflow[0] = b[n:]
                 return
             self._overflow.popleft()
         if self._end_pending:
