@@ -18,6 +18,7 @@
 
 mod adapter;
 mod events;
+mod split;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -807,6 +808,15 @@ enum ConnCmd {
     Destroy,
 }
 
+/// Opt-in read flow control of a connection (see [`Conn::limit_reading`]).
+struct Flow {
+    enabled: std::sync::atomic::AtomicBool,
+    credit: tokio::sync::Semaphore,
+}
+
+/// Size of the reader's buffer: the largest `Event::Data`.
+const READ_CHUNK: usize = 256 * 1024;
+
 /// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
 /// bytes (a write into an empty queue is always taken).
 pub const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
@@ -818,6 +828,7 @@ struct WriteQueue {
 }
 
 struct ConnInner {
+    flow: Arc<Flow>,
     id: u64,
     queued: Arc<WriteQueue>,
     remote: PublicKey,
@@ -861,9 +872,14 @@ impl Conn {
     {
         let id = next_id();
         let (tx, rx) = mpsc::unbounded_channel();
+        let flow = Arc::new(Flow {
+            enabled: std::sync::atomic::AtomicBool::new(false),
+            credit: tokio::sync::Semaphore::new(0),
+        });
         let queued = Arc::new(WriteQueue::default());
         let conn = Conn {
             inner: Arc::new(ConnInner {
+                flow: flow.clone(),
                 id,
                 queued: queued.clone(),
                 remote,
@@ -873,7 +889,10 @@ impl Conn {
                 thread,
             }),
         };
-        (conn, Box::pin(pump(id, q.clone(), stream, rx, queued)))
+        (
+            conn,
+            Box::pin(pump(id, q.clone(), stream, rx, flow, queued)),
+        )
     }
 
     /// The id in this connection's events.
@@ -894,6 +913,30 @@ impl Conn {
     /// Whether we dialled.
     pub fn is_initiator(&self) -> bool {
         self.inner.is_initiator
+    }
+
+    /// Bounds the received bytes queued as [`Event::Data`] but not yet reported consumed with
+    /// [`Conn::consumed`] to `high_water` (at least 256 KiB, the largest data event): past it
+    /// the runtime stops reading the stream (so the sender is slowed down) until the consumer
+    /// catches up. Off by default; only the first call counts. Bytes already queued when it is
+    /// called are not counted.
+    pub fn limit_reading(&self, high_water: usize) {
+        let f = &self.inner.flow;
+        if !f.enabled.swap(true, Ordering::SeqCst) {
+            let n = high_water.clamp(READ_CHUNK, tokio::sync::Semaphore::MAX_PERMITS / 2);
+            f.credit.add_permits(n);
+        }
+    }
+
+    /// Reports `n` received bytes consumed (with [`Conn::limit_reading`]; a no-op otherwise).
+    pub fn consumed(&self, n: usize) {
+        let f = &self.inner.flow;
+        if n > 0 && f.enabled.load(Ordering::SeqCst) {
+            // Never past the semaphore's maximum (which would panic), whatever the caller says.
+            let room = (tokio::sync::Semaphore::MAX_PERMITS / 2)
+                .saturating_sub(f.credit.available_permits());
+            f.credit.add_permits(n.min(room));
+        }
     }
 
     fn reserve(&self, n: usize) -> Result<()> {
@@ -975,26 +1018,36 @@ async fn pump<S>(
     q: EventQueue,
     stream: S,
     mut rx: mpsc::UnboundedReceiver<ConnCmd>,
+    flow: Arc<Flow>,
     queued: Arc<WriteQueue>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (mut rd, mut wr) = split::split(stream);
     let (done_tx, mut done_rx) = oneshot::channel::<Option<String>>();
     let rq = q.clone();
     let reader = tokio::spawn(async move {
-        let mut buf = vec![0u8; 64 * 1024];
         let result = loop {
             rq.wait_room().await;
-            match rd.read(&mut buf).await {
+            // Read into a fresh buffer that becomes the event's data (no copy, no zeroing).
+            let mut buf = Vec::with_capacity(READ_CHUNK);
+            match rd.read_buf(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
                     break None;
                 }
-                Ok(n) => rq.push(Event::Data {
-                    conn: id,
-                    data: buf[..n].to_vec(),
-                }),
+                Ok(n) => {
+                    if flow.enabled.load(Ordering::SeqCst) {
+                        // Wait for the consumer (credit for these bytes) before queueing them.
+                        if let Ok(p) = flow.credit.acquire_many(n as u32).await {
+                            p.forget();
+                        }
+                    }
+                    rq.push(Event::Data {
+                        conn: id,
+                        data: buf,
+                    });
+                }
                 Err(e) => break Some(e.to_string()),
             }
         };
