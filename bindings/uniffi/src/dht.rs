@@ -117,17 +117,20 @@ pub struct MutableValue {
 #[derive(Debug, uniffi::Object)]
 pub struct Dht {
     runtime: Runtime,
-    dht: DhtHandle,
+    /// Taken on shutdown: the sockets close even while handles are still referenced.
+    node: Mutex<Option<DhtHandle>>,
     hub: Arc<Hub>,
     /// Standalone: the node owns its runtime.
     owned: bool,
+    public_key: Vec<u8>,
 }
 
 impl Dht {
     pub(crate) fn shared(runtime: Runtime, dht: DhtHandle, hub: Arc<Hub>) -> Self {
         Self {
             runtime,
-            dht,
+            public_key: dht.public_key().0.to_vec(),
+            node: Mutex::new(Some(dht)),
             hub,
             owned: false,
         }
@@ -144,10 +147,15 @@ impl Dht {
         drop(runtime.call(hub.clone().run()));
         Arc::new(Self {
             runtime,
-            dht,
+            public_key: dht.public_key().0.to_vec(),
+            node: Mutex::new(Some(dht)),
             hub,
             owned: true,
         })
+    }
+
+    fn d(&self) -> Result<DhtHandle> {
+        lock(&self.node).clone().ok_or_else(P2pswarmError::closed)
     }
 
     fn key_pair(kp: Option<Arc<KeyPair>>) -> Option<swarm_core::crypto::KeyPair> {
@@ -157,6 +165,18 @@ impl Dht {
 
 impl Drop for Dht {
     fn drop(&mut self) {
+        if self.owned {
+            self.runtime.shutdown();
+            self.hub.close();
+        }
+    }
+}
+
+impl Dht {
+    fn close(&self) {
+        if let Some(d) = lock(&self.node).take() {
+            d.destroy();
+        }
         if self.owned {
             self.runtime.shutdown();
             self.hub.close();
@@ -184,7 +204,7 @@ impl Dht {
 
     /// The node's default public key.
     pub fn public_key(&self) -> Vec<u8> {
-        self.dht.public_key().0.to_vec()
+        self.public_key.clone()
     }
 
     /// Connects to the server listening on `remote_public_key` (as `key_pair`, default the
@@ -196,17 +216,20 @@ impl Dht {
         key_pair: Option<Arc<KeyPair>>,
     ) -> Result<Arc<Connection>> {
         let remote = crate::public_key(&remote_public_key)?;
-        let conn = self.dht.connect(remote, Self::key_pair(key_pair)).await??;
+        let conn = self
+            .d()?
+            .connect(remote, Self::key_pair(key_pair))
+            .await??;
         Ok(self.hub.register(conn))
     }
 
     /// Listens on `key_pair` (default the node's) and announces it.
     #[uniffi::method(default(key_pair = None))]
     pub async fn listen(&self, key_pair: Option<Arc<KeyPair>>) -> Result<Arc<Server>> {
-        let server = self.dht.listen(Self::key_pair(key_pair)).await??;
+        let server = self.d()?.listen(Self::key_pair(key_pair)).await??;
         let rx = self.hub.register_server(server.id());
         Ok(Arc::new(Server {
-            server,
+            handle: server,
             hub: self.hub.clone(),
             accept: tokio::sync::Mutex::new(rx),
         }))
@@ -215,7 +238,7 @@ impl Dht {
     /// The peers announced under a topic.
     pub async fn lookup(&self, topic: Vec<u8>) -> Result<Vec<LookupResult>> {
         let topic = key32(&topic, "topic")?;
-        let replies = self.dht.lookup(topic).await??;
+        let replies = self.d()?.lookup(topic).await??;
         Ok(replies
             .into_iter()
             .map(|r| LookupResult {
@@ -239,24 +262,24 @@ impl Dht {
     /// Announces `key_pair` under a topic; returns how many nodes stored it.
     pub async fn announce(&self, topic: Vec<u8>, key_pair: Arc<KeyPair>) -> Result<u32> {
         let topic = key32(&topic, "topic")?;
-        Ok(self.dht.announce(topic, key_pair.kp.clone()).await?? as u32)
+        Ok(self.d()?.announce(topic, key_pair.kp.clone()).await?? as u32)
     }
 
     /// Removes an announcement.
     pub async fn unannounce(&self, topic: Vec<u8>, key_pair: Arc<KeyPair>) -> Result<u32> {
         let topic = key32(&topic, "topic")?;
-        Ok(self.dht.unannounce(topic, key_pair.kp.clone()).await?? as u32)
+        Ok(self.d()?.unannounce(topic, key_pair.kp.clone()).await?? as u32)
     }
 
     /// Stores an immutable value; returns its 32-byte hash.
     pub async fn immutable_put(&self, value: Vec<u8>) -> Result<Vec<u8>> {
-        Ok(self.dht.immutable_put(value).await??.to_vec())
+        Ok(self.d()?.immutable_put(value).await??.to_vec())
     }
 
     /// Fetches an immutable value by hash.
     pub async fn immutable_get(&self, hash: Vec<u8>) -> Result<Vec<u8>> {
         let hash = key32(&hash, "hash")?;
-        Ok(self.dht.immutable_get(hash).await??)
+        Ok(self.d()?.immutable_get(hash).await??)
     }
 
     /// Stores a signed mutable value; returns how many nodes stored it.
@@ -267,7 +290,7 @@ impl Dht {
         seq: u64,
     ) -> Result<u32> {
         Ok(self
-            .dht
+            .d()?
             .mutable_put(key_pair.kp.clone(), value, seq)
             .await?? as u32)
     }
@@ -276,7 +299,7 @@ impl Dht {
     #[uniffi::method(default(min_seq = 0))]
     pub async fn mutable_get(&self, public_key: Vec<u8>, min_seq: u64) -> Result<MutableValue> {
         let key = crate::public_key(&public_key)?;
-        let v = self.dht.mutable_get(key, min_seq).await??;
+        let v = self.d()?.mutable_get(key, min_seq).await??;
         Ok(MutableValue {
             seq: v.seq,
             value: v.value,
@@ -286,18 +309,14 @@ impl Dht {
 
     /// Closes the node (a standalone node also stops its runtime thread).
     pub fn destroy(&self) {
-        self.dht.destroy();
-        if self.owned {
-            self.runtime.shutdown();
-            self.hub.close();
-        }
+        self.close();
     }
 }
 
 /// A listening DHT server.
 #[derive(Debug, uniffi::Object)]
 pub struct Server {
-    server: ServerHandle,
+    handle: ServerHandle,
     hub: Arc<Hub>,
     accept: tokio::sync::Mutex<mpsc::UnboundedReceiver<Arc<Connection>>>,
 }
@@ -306,7 +325,7 @@ pub struct Server {
 impl Server {
     /// The key clients connect to.
     pub fn public_key(&self) -> Vec<u8> {
-        self.server.public_key().0.to_vec()
+        self.handle.public_key().0.to_vec()
     }
 
     /// The next accepted connection; `null` once closed. Cancelling the call loses none.
@@ -316,8 +335,8 @@ impl Server {
 
     /// Stops listening and unannounces (idempotent).
     pub async fn close(&self) -> Result<()> {
-        self.server.close().await?;
-        self.hub.unregister_server(self.server.id());
+        self.handle.close().await?;
+        self.hub.unregister_server(self.handle.id());
         Ok(())
     }
 }

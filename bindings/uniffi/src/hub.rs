@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use swarm_core::runtime::{Conn, Event, EventQueue, SwarmHandle, DATA_HIGH_WATER};
 use tokio::sync::{mpsc, watch, Notify};
@@ -36,6 +36,7 @@ pub(crate) struct ConnState {
     pub(crate) rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<ReadItem>>,
     pub(crate) eof: AtomicBool,
     /// `None` while open, then `Some(error)`.
+    #[allow(clippy::option_option)] // open / closed cleanly / closed with an error
     pub(crate) closed: watch::Sender<Option<Option<String>>>,
 }
 
@@ -83,7 +84,9 @@ pub struct Hub {
     queue: EventQueue,
     routes: Mutex<Routes>,
     events_rx: tokio::sync::Mutex<mpsc::UnboundedReceiver<SwarmEvent>>,
-    swarm: OnceLock<SwarmHandle>,
+    /// The swarm (dropped on close, so that un-released handles keep no socket open).
+    swarm: Mutex<Option<Arc<SwarmHandle>>>,
+    swarm_id: AtomicU64,
     buffered: AtomicUsize,
     room: Notify,
     next_listener: AtomicU64,
@@ -107,7 +110,8 @@ impl Hub {
                 ..Routes::default()
             }),
             events_rx: tokio::sync::Mutex::new(rx),
-            swarm: OnceLock::new(),
+            swarm: Mutex::new(None),
+            swarm_id: AtomicU64::new(0),
             buffered: AtomicUsize::new(0),
             room: Notify::new(),
             next_listener: AtomicU64::new(1),
@@ -118,8 +122,9 @@ impl Hub {
         &self.queue
     }
 
-    pub(crate) fn set_swarm(&self, swarm: SwarmHandle) {
-        let _ = self.swarm.set(swarm);
+    pub(crate) fn set_swarm(&self, swarm: Arc<SwarmHandle>) {
+        self.swarm_id.store(swarm.id(), Ordering::SeqCst);
+        *lock(&self.swarm) = Some(swarm);
     }
 
     /// The dispatcher (spawned on the runtime thread).
@@ -155,9 +160,9 @@ impl Hub {
     }
 
     pub(crate) fn peer_info(&self, info: swarm_core::runtime::PeerInfo) -> Option<Arc<PeerInfo>> {
-        self.swarm.get().map(|s| {
+        lock(&self.swarm).as_ref().map(|s| {
             Arc::new(PeerInfo {
-                swarm: s.clone(),
+                swarm: Arc::downgrade(s),
                 snapshot: Mutex::new(info),
             })
         })
@@ -216,7 +221,7 @@ impl Hub {
         match ev {
             Event::Connection { source, conn, peer } => {
                 let c = self.new_connection(conn);
-                let is_swarm = self.swarm.get().is_some_and(|s| s.id() == source);
+                let is_swarm = self.swarm_id.load(Ordering::SeqCst) == source;
                 let mut r = lock(&self.routes);
                 r.conns.insert(c.conn.id(), c.clone());
                 if is_swarm {
@@ -342,5 +347,6 @@ impl Hub {
         }
         self.queue.close();
         self.room.notify_waiters();
+        lock(&self.swarm).take();
     }
 }

@@ -8,6 +8,9 @@
 //! coroutines, Swift tasks, asyncio) can await them and cancel them (dropping the future).
 //! No protocol logic lives here.
 
+// uniffi passes every argument by value (owned `Vec<u8>`, `String`).
+#![allow(clippy::needless_pass_by_value)]
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -186,7 +189,9 @@ pub struct TopicStatus {
 #[derive(Debug, uniffi::Object)]
 pub struct P2pswarm {
     runtime: Runtime,
-    swarm: SwarmHandle,
+    /// Taken on shutdown: the node's sockets close even while handles are still referenced.
+    swarm: Mutex<Option<Arc<SwarmHandle>>>,
+    public_key: Vec<u8>,
     hub: Arc<Hub>,
 }
 
@@ -201,11 +206,13 @@ impl P2pswarm {
     }
 
     fn finish(runtime: Runtime, hub: Arc<Hub>, swarm: SwarmHandle) -> Arc<Self> {
+        let swarm = Arc::new(swarm);
         hub.set_swarm(swarm.clone());
         drop(runtime.call(hub.clone().run()));
         Arc::new(Self {
             runtime,
-            swarm,
+            public_key: swarm.public_key().0.to_vec(),
+            swarm: Mutex::new(Some(swarm)),
             hub,
         })
     }
@@ -213,6 +220,11 @@ impl P2pswarm {
     fn shutdown(&self) {
         self.runtime.shutdown();
         self.hub.close();
+        lock(&self.swarm).take();
+    }
+
+    fn s(&self) -> Result<Arc<SwarmHandle>> {
+        lock(&self.swarm).clone().ok_or_else(P2pswarmError::closed)
     }
 }
 
@@ -243,7 +255,7 @@ impl P2pswarm {
 
     /// Our public key (32 bytes).
     pub fn public_key(&self) -> Vec<u8> {
-        self.swarm.public_key().0.to_vec()
+        self.public_key.clone()
     }
 
     /// Joins a topic (32 bytes) as server (announce, accept) and/or client (look up, connect).
@@ -256,7 +268,7 @@ impl P2pswarm {
     ) -> Result<Arc<PeerDiscovery>> {
         let topic = key32(&topic, "topic")?;
         let d = self
-            .swarm
+            .s()?
             .join(topic, JoinOptions { server, client })
             .await??;
         Ok(Arc::new(PeerDiscovery { d }))
@@ -265,45 +277,49 @@ impl P2pswarm {
     /// Leaves a topic (connections stay).
     pub async fn leave(&self, topic: Vec<u8>) -> Result<()> {
         let topic = key32(&topic, "topic")?;
-        Ok(self.swarm.leave(topic).await?)
+        Ok(self.s()?.leave(topic).await?)
     }
 
     /// Keeps a connection to a peer.
     pub fn join_peer(&self, public_key: Vec<u8>) -> Result<()> {
-        self.swarm.join_peer(crate::public_key(&public_key)?);
+        self.s()?.join_peer(crate::public_key(&public_key)?);
         Ok(())
     }
 
     /// Stops keeping a connection to a peer.
     pub fn leave_peer(&self, public_key: Vec<u8>) -> Result<()> {
-        self.swarm.leave_peer(&crate::public_key(&public_key)?);
+        self.s()?.leave_peer(&crate::public_key(&public_key)?);
         Ok(())
     }
 
     /// Waits for pending announces and connection attempts.
     pub async fn flush(&self) -> Result<bool> {
-        Ok(self.swarm.flush().await?)
+        Ok(self.s()?.flush().await?)
     }
 
     /// Accepts connections without joining a topic as server.
     pub async fn listen(&self) -> Result<()> {
-        Ok(self.swarm.listen().await??)
+        Ok(self.s()?.listen().await??)
     }
 
     /// Suspends networking (the app goes to the background).
     pub async fn suspend(&self) -> Result<()> {
-        Ok(self.swarm.suspend().await??)
+        Ok(self.s()?.suspend().await??)
     }
 
     /// Resumes networking (the app is back in the foreground).
     pub async fn resume(&self) -> Result<()> {
-        Ok(self.swarm.resume().await??)
+        Ok(self.s()?.resume().await??)
     }
 
     /// Leaves everything, closes connections and the node, and stops the runtime thread:
     /// afterwards calls fail with `Closed`, `next_event` returns `null`, listeners stop.
     pub async fn destroy(&self) -> Result<()> {
-        let r = self.swarm.destroy().await;
+        let Ok(swarm) = self.s() else {
+            return Ok(());
+        };
+        let r = swarm.destroy().await;
+        drop(swarm);
         self.shutdown();
         match r {
             Ok(()) | Err(rt::Error::Closed) => Ok(()),
@@ -313,7 +329,7 @@ impl P2pswarm {
 
     /// Connection attempts in progress.
     pub fn connecting(&self) -> u32 {
-        self.swarm.connecting() as u32
+        self.s().map_or(0, |s| s.connecting() as u32)
     }
 
     /// Open connections (JS `swarm.connections`).
@@ -323,8 +339,9 @@ impl P2pswarm {
 
     /// Known peers (JS `swarm.peers`).
     pub fn peers(&self) -> Vec<Arc<PeerInfo>> {
-        self.swarm
-            .peers()
+        self.s()
+            .map(|s| s.peers())
+            .unwrap_or_default()
             .into_iter()
             .filter_map(|p| self.hub.peer_info(p))
             .collect()
@@ -333,13 +350,13 @@ impl P2pswarm {
     /// One peer.
     pub fn peer(&self, public_key: Vec<u8>) -> Result<Option<Arc<PeerInfo>>> {
         let key = crate::public_key(&public_key)?;
-        Ok(self.swarm.peer(&key).and_then(|p| self.hub.peer_info(p)))
+        Ok(self.s()?.peer(&key).and_then(|p| self.hub.peer_info(p)))
     }
 
     /// The discovery state of a topic (`null`: not joined).
     pub fn status(&self, topic: Vec<u8>) -> Result<Option<TopicStatus>> {
         let topic = key32(&topic, "topic")?;
-        Ok(self.swarm.status(&topic).map(|s| TopicStatus {
+        Ok(self.s()?.status(&topic).map(|s| TopicStatus {
             server: s.server,
             client: s.client,
             sessions: s.sessions as u32,
@@ -349,12 +366,12 @@ impl P2pswarm {
     }
 
     /// The swarm's DHT node (its servers' connections are accepted through `Server.accept`).
-    pub fn dht(&self) -> Arc<Dht> {
-        Arc::new(Dht::shared(
+    pub fn dht(&self) -> Result<Arc<Dht>> {
+        Ok(Arc::new(Dht::shared(
             self.runtime.clone(),
-            self.swarm.dht(self.hub.queue()),
+            self.s()?.dht(self.hub.queue()),
             self.hub.clone(),
-        ))
+        )))
     }
 
     /// The next event (`null` once destroyed). Events go here while no listener is added.
@@ -429,14 +446,14 @@ impl PeerDiscovery {
 /// What a swarm knows about a peer (JS `PeerInfo`); getters read the swarm's current state.
 #[derive(Debug, uniffi::Object)]
 pub struct PeerInfo {
-    pub(crate) swarm: SwarmHandle,
+    pub(crate) swarm: std::sync::Weak<SwarmHandle>,
     pub(crate) snapshot: Mutex<rt::PeerInfo>,
 }
 
 impl PeerInfo {
     fn current(&self) -> rt::PeerInfo {
         let mut s = lock(&self.snapshot);
-        if let Some(now) = self.swarm.peer(&s.public_key) {
+        if let Some(now) = self.swarm.upgrade().and_then(|w| w.peer(&s.public_key)) {
             *s = now;
         }
         s.clone()
@@ -473,7 +490,9 @@ impl PeerInfo {
     /// Bans (or un-bans) the peer.
     pub fn ban(&self, banned: bool) {
         let key = lock(&self.snapshot).public_key;
-        self.swarm.ban(&key, banned);
+        if let Some(s) = self.swarm.upgrade() {
+            s.ban(&key, banned);
+        }
     }
 }
 

@@ -597,7 +597,7 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_destroy() != 3067:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() != 41311:
+    if lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() != 41886:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_flush() != 61923:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -5235,7 +5235,7 @@ class P2pswarm(P2pswarmProtocol):
             self._uniffi_clone_handle(),
         )
         _uniffi_lift_return = _UniffiFfiConverterTypeDht.lift
-        _uniffi_error_converter = None
+        _uniffi_error_converter = _UniffiFfiConverterTypeP2pswarmError
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_p2pswarm_uniffi_fn_method_p2pswarm_dht,

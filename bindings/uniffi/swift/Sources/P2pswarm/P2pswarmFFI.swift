@@ -1890,7 +1890,7 @@ public protocol P2pswarmProtocol: AnyObject, Sendable {
     /**
      * The swarm's DHT node (its servers' connections are accepted through `Server.accept`).
      */
-    func dht()  -> Dht
+    func dht() throws  -> Dht
     
     /**
      * Waits for pending announces and connection attempts.
@@ -2107,8 +2107,8 @@ open func destroy()async throws   {
     /**
      * The swarm's DHT node (its servers' connections are accepted through `Server.accept`).
      */
-open func dht() -> Dht  {
-    return try!  FfiConverterTypeDht_lift(try! rustCall() {
+open func dht()throws  -> Dht  {
+    return try  FfiConverterTypeDht_lift(try rustCallWithError(FfiConverterTypeP2pswarmError_lift) {
         uniffiCallStatus in
     uniffi_p2pswarm_uniffi_fn_method_p2pswarm_dht(
             self.uniffiCloneHandle(),uniffiCallStatus
@@ -4795,7 +4795,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_destroy() != 3067) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() != 41311) {
+    if (uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() != 41886) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_flush() != 61923) {

@@ -1217,7 +1217,7 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_destroy() and 0xFFFF) != 3067) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() and 0xFFFF) != 41311) {
+    if ((lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_dht() and 0xFFFF) != 41886) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_p2pswarm_uniffi_checksum_method_p2pswarm_flush() and 0xFFFF) != 61923) {
@@ -4250,10 +4250,11 @@ open class P2pswarm: Disposable, AutoCloseable, P2pswarmInterface
     
     /**
      * The swarm's DHT node (its servers' connections are accepted through `Server.accept`).
-     */override fun `dht`(): Dht {
+     */
+    @Throws(P2pswarmException::class)override fun `dht`(): Dht {
             return FfiConverterTypeDht.lift(
     callWithHandle {
-    uniffiRustCall() { _status ->
+    uniffiRustCallWithError(P2pswarmException) { _status ->
     UniffiLib.uniffi_p2pswarm_uniffi_fn_method_p2pswarm_dht(
         it,
         _status)
