@@ -18,7 +18,7 @@ done
 flag=()
 [ "$profile" = release ] && flag=(--release)
 cargo build -q --locked -p p2pswarm-uniffi "${flag[@]}"
-cargo build -q --locked -p p2pswarm-uniffi-bindgen
+cargo build -q --locked --manifest-path bindings/uniffi/bindgen/Cargo.toml --target-dir "$root/target"
 lib="$root/target/$profile/libp2pswarm_uniffi.so"
 gen="$root/target/uniffi-gen"
 rm -rf "$gen"
