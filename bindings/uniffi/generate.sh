@@ -30,7 +30,7 @@ u="$root/bindings/uniffi"
 declare -A dest=(
   ["$gen/kotlin/io/p2pswarm/uniffi/p2pswarm_uniffi.kt"]="$u/kotlin/src/main/kotlin/io/p2pswarm/uniffi/p2pswarm_uniffi.kt"
   ["$gen/swift/P2pswarmFFI.swift"]="$u/swift/Sources/P2pswarm/P2pswarmFFI.swift"
-  ["$gen/swift/p2pswarm_uniffiFFI.h"]="$u/swift/Sources/p2pswarm_uniffiFFI/include/p2pswarm_uniffiFFI.h"
+  ["$gen/swift/p2pswarm_uniffiFFI.h"]="$u/swift/Sources/p2pswarm_uniffiFFI/p2pswarm_uniffiFFI.h"
   ["$gen/python/p2pswarm_uniffi.py"]="$u/tests/python/p2pswarm_uniffi.py"
 )
 status=0
