@@ -54,6 +54,12 @@ fn spawn_events(mut events: p2pswarm::swarm::SwarmEvents, w2: Writers, swarm2: S
                         .iter()
                         .map(|t| format!("\"{}\"", to_hex(t)))
                         .collect();
+                    // Register the writer before announcing the connection, so a line typed
+                    // right after the announcement reaches this peer.
+                    let (mut rd, wr) = tokio::io::split(conn);
+                    w2.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((pk, Arc::new(tokio::sync::Mutex::new(wr))));
                     event(
                         json,
                         &format!("connected to {}", pk.to_hex()),
@@ -63,10 +69,6 @@ fn spawn_events(mut events: p2pswarm::swarm::SwarmEvents, w2: Writers, swarm2: S
                             topics.join(",")
                         ),
                     );
-                    let (mut rd, wr) = tokio::io::split(conn);
-                    w2.lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .push((pk, Arc::new(tokio::sync::Mutex::new(wr))));
                     let w3 = w2.clone();
                     tokio::spawn(async move {
                         let mut out = tokio::io::stdout();

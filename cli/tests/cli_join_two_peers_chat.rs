@@ -81,9 +81,12 @@ fn two_peers_exchange_lines() {
     wait_for(&a_events, |l| l.contains("\"event\":\"joined\""));
     let mut b = spawn(false);
     let b_out = lines(b.0.stdout.take().expect("stdout"));
+    let b_events = lines(b.0.stderr.take().expect("stderr"));
     let a_out = lines(a.0.stdout.take().expect("stdout"));
     let conn = wait_for(&a_events, |l| l.contains("\"event\":\"connection\""));
     assert!(conn.contains("\"publicKey\":\""), "{conn}");
+    // Lines typed before a peer is connected go nowhere: wait for both sides.
+    wait_for(&b_events, |l| l.contains("connected to"));
     let mut a_in = a.0.stdin.take().expect("stdin");
     let mut b_in = b.0.stdin.take().expect("stdin");
     a_in.write_all(b"hello from a\n").expect("write a");
