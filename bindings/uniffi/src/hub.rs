@@ -305,7 +305,10 @@ impl Hub {
             .name("p2pswarm-listener".into())
             .spawn(move || {
                 while let Ok(ev) = rx.recv() {
-                    listener.on_event(ev);
+                    // A listener that throws loses that event, not the following ones.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        listener.on_event(ev);
+                    }));
                 }
             })
             .map_err(|e| P2pswarmError::Internal {

@@ -155,7 +155,11 @@ impl SwarmOptions {
             o.ready_timeout = Duration::from_millis(ms);
         }
         if let Some(fw) = self.firewall {
-            o.firewall = Some(Arc::new(move |pk: &PublicKey| fw.reject(pk.0.to_vec())));
+            // A firewall that fails (a foreign exception surfaces as a panic) rejects.
+            o.firewall = Some(Arc::new(move |pk: &PublicKey| {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fw.reject(pk.0.to_vec())))
+                    .unwrap_or(true)
+            }));
         }
         Ok(o)
     }
