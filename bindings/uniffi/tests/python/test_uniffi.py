@@ -321,3 +321,30 @@ def test_js_hyperswarm_peer():
         net.destroy()
 
     run(main())
+
+
+def test_backpressure_holds_the_sender_while_the_receiver_does_not_read():
+    async def main():
+        net = await make_testnet()
+        a, b, d, (ca, _), (cb, _) = await pair(net, t=7)
+        chunks = [os.urandom(1 << 20) for _ in range(20)]
+        sent = []
+
+        async def send():
+            for c in chunks:
+                await cb.write(c)
+                sent.append(len(c))
+
+        w = asyncio.ensure_future(send())
+        await asyncio.sleep(3)
+        assert not w.done(), "20 MiB went out while the receiver read nothing"
+        print(f"held back after {len(sent)} MiB")
+        assert cb.queued_bytes() > 0
+        got = await read_exactly(ca, len(chunks) << 20)
+        assert got == b"".join(chunks)
+        await asyncio.wait_for(w, T)
+        await a.destroy()
+        await b.destroy()
+        net.destroy()
+
+    run(main())

@@ -195,6 +195,42 @@ class P2pswarmTest {
     }
 
     @Test
+    fun backpressureHoldsTheSenderWhileTheReceiverDoesNotRead() = test {
+        Testnet().use { net ->
+            val a = swarm(net)
+            val b = swarm(net)
+            val d = a.join(topic(7), server = true, client = false)
+            withTimeout(STEP) { d.flushed() }
+            b.join(topic(7), server = false, client = true)
+            withTimeout(STEP) { b.flush() }
+            val (ca, _) = nextConnection(a)
+            val (cb, _) = nextConnection(b)
+            val chunks = List(20) { Random.nextBytes(1 shl 20) }
+            var sent = 0
+            val w = launch {
+                for (c in chunks) {
+                    cb.write(c)
+                    sent++
+                }
+            }
+            delay(3000)
+            assertFalse(w.isCompleted, "20 MiB went out while the receiver read nothing")
+            println("backpressure: held back after $sent MiB")
+            val got = withTimeout(60_000) { ca.readExactly(20 shl 20) }
+            var off = 0
+            for (c in chunks) {
+                assertArrayEquals(c, got.copyOfRange(off, off + c.size))
+                off += c.size
+            }
+            withTimeout(STEP) { w.join() }
+            a.shutdown()
+            b.shutdown()
+            a.close()
+            b.close()
+        }
+    }
+
+    @Test
     fun firewallRejects() = test {
         Testnet().use { net ->
             val seen = java.util.concurrent.ConcurrentLinkedQueue<String>()
