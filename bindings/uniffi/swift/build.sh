@@ -14,4 +14,4 @@ cd bindings/uniffi/swift
 export LD_LIBRARY_PATH="$lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export DYLD_LIBRARY_PATH="$lib${DYLD_LIBRARY_PATH:+:$DYLD_LIBRARY_PATH}"
 swift build -Xlinker -L"$lib"
-timeout 600 swift test -Xlinker -L"$lib"
+timeout 600 swift test --disable-swift-testing -Xlinker -L"$lib"
