@@ -228,6 +228,15 @@ def test_firewall_rejects():
         await b.flush()
         assert b.public_key() in seen
         assert len(a.connections()) == 0 and len(b.connections()) == 0
+        # the rejected peer is banned: a 'ban' event
+        for _ in range(1000):
+            ev = await asyncio.wait_for(a.next_event(), T)
+            assert ev is not None
+            if ev.is_ban():
+                assert ev.peer.public_key() == b.public_key() and ev.peer.banned()
+                break
+        else:
+            raise AssertionError("no ban event")
         await a.destroy()
         await b.destroy()
         net.destroy()

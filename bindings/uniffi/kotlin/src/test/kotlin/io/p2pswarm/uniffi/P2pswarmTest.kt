@@ -248,6 +248,10 @@ class P2pswarmTest {
             assertTrue(seen.contains(b.publicKey().toHex()))
             assertEquals(0, a.connections().size)
             assertEquals(0, b.connections().size)
+            // the rejected peer is banned: a Ban event
+            val ban = withTimeout(STEP) { a.events().filterIsInstance<SwarmEvent.Ban>().first() }
+            assertArrayEquals(b.publicKey(), ban.peer.publicKey())
+            assertTrue(ban.peer.banned())
             a.shutdown()
             b.shutdown()
             a.close()
