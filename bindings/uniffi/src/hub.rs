@@ -65,7 +65,15 @@ impl Drop for Connection {
     }
 }
 
-type ListenerTx = std::sync::mpsc::Sender<SwarmEvent>;
+/// A registered listener: its event channel and the flag its thread checks before each call.
+struct ListenerSlot {
+    id: u64,
+    tx: std::sync::mpsc::Sender<SwarmEvent>,
+    active: Arc<AtomicBool>,
+}
+
+/// How long `close` waits for a listener thread to finish its current callback.
+const LISTENER_JOIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Default)]
 struct Routes {
@@ -75,7 +83,7 @@ struct Routes {
     servers: HashMap<u64, mpsc::UnboundedSender<Arc<Connection>>>,
     /// Accepted connections of servers not registered yet.
     pending_accept: HashMap<u64, Vec<Arc<Connection>>>,
-    listeners: Vec<(u64, ListenerTx)>,
+    listeners: Vec<ListenerSlot>,
     events: Option<mpsc::UnboundedSender<SwarmEvent>>,
 }
 
@@ -90,6 +98,8 @@ pub struct Hub {
     buffered: AtomicUsize,
     room: Notify,
     next_listener: AtomicU64,
+    /// Listener threads: each drops its sender when it ends.
+    listener_threads: Mutex<Vec<(std::thread::ThreadId, std::sync::mpsc::Receiver<()>)>>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -115,6 +125,7 @@ impl Hub {
             buffered: AtomicUsize::new(0),
             room: Notify::new(),
             next_listener: AtomicU64::new(1),
+            listener_threads: Mutex::new(Vec::new()),
         })
     }
 
@@ -283,7 +294,7 @@ impl Hub {
                 let _ = tx.send(ev.clone());
             }
         } else {
-            r.listeners.retain(|(_, tx)| tx.send(ev.clone()).is_ok());
+            r.listeners.retain(|l| l.tx.send(ev.clone()).is_ok());
         }
     }
 
@@ -297,29 +308,44 @@ impl Hub {
     pub(crate) fn add_listener(self: &Arc<Self>, listener: Arc<dyn SwarmListener>) -> Result<u64> {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = std::sync::mpsc::channel::<SwarmEvent>();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let active = Arc::new(AtomicBool::new(true));
         let mut r = lock(&self.routes);
         if r.events.is_none() {
             return Err(P2pswarmError::closed());
         }
-        std::thread::Builder::new()
+        let flag = active.clone();
+        let thread = std::thread::Builder::new()
             .name("p2pswarm-listener".into())
             .spawn(move || {
+                let _done = done_tx; // dropped when the thread ends
                 while let Ok(ev) = rx.recv() {
+                    if !flag.load(Ordering::SeqCst) {
+                        break;
+                    }
                     // A listener that throws loses that event, not the following ones.
                     let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         listener.on_event(ev);
                     }));
                 }
+                drop(listener);
             })
             .map_err(|e| P2pswarmError::Internal {
                 detail: e.to_string(),
             })?;
-        r.listeners.push((id, tx));
+        lock(&self.listener_threads).push((thread.thread().id(), done_rx));
+        r.listeners.push(ListenerSlot { id, tx, active });
         Ok(id)
     }
 
+    /// Removes a listener: no call starts after this returns (one in progress may finish).
     pub(crate) fn remove_listener(&self, id: u64) {
-        lock(&self.routes).listeners.retain(|(i, _)| *i != id);
+        lock(&self.routes).listeners.retain(|l| {
+            if l.id == id {
+                l.active.store(false, Ordering::SeqCst);
+            }
+            l.id != id
+        });
     }
 
     /// Live connections (open, not yet closed).
@@ -331,7 +357,9 @@ impl Hub {
     pub(crate) fn close(&self) {
         let mut r = lock(&self.routes);
         r.events = None;
-        r.listeners.clear();
+        for l in r.listeners.drain(..) {
+            l.active.store(false, Ordering::SeqCst);
+        }
         r.servers.clear();
         r.pending.clear();
         r.pending_accept.clear();
@@ -351,5 +379,14 @@ impl Hub {
         self.queue.close();
         self.room.notify_waiters();
         lock(&self.swarm).take();
+        // Wait (bounded) until the listener threads have ended and released their listeners,
+        // so that no callback runs after `destroy` returns (unless called from a callback).
+        let threads = std::mem::take(&mut *lock(&self.listener_threads));
+        let me = std::thread::current().id();
+        for (id, done) in threads {
+            if id != me {
+                let _ = done.recv_timeout(LISTENER_JOIN_TIMEOUT);
+            }
+        }
     }
 }

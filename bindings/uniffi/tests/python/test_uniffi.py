@@ -357,3 +357,42 @@ def test_backpressure_holds_the_sender_while_the_receiver_does_not_read():
         net.destroy()
 
     run(main())
+
+
+def test_throwing_listener_and_firewall():
+    async def main():
+        net = await make_testnet()
+        got = []
+
+        class Bad(p.SwarmListener):
+            def on_event(self, event):
+                got.append(event)
+                raise RuntimeError("listener failure")
+
+        class BadFirewall(p.Firewall):
+            def reject(self, remote_public_key):
+                raise RuntimeError("firewall failure")
+
+        a = await swarm(net, firewall=BadFirewall())
+        b = await swarm(net)
+        h = b.add_listener(Bad())
+        d = await a.join(topic(8), server=True, client=False)
+        await d.flushed()
+        await b.join(topic(8), server=False, client=True)
+        await b.flush()
+        # a failing firewall rejects; a failing listener keeps getting events
+        assert len(a.connections()) == 0
+        for _ in range(300):
+            if len(got) >= 2:
+                break
+            await asyncio.sleep(0.01)
+        assert len(got) >= 2
+        await a.destroy()
+        await b.destroy()  # waits for the listener thread: no callback after this
+        n = len(got)
+        await asyncio.sleep(0.1)
+        assert len(got) == n
+        h.cancel()
+        net.destroy()
+
+    run(main())
