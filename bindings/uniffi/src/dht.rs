@@ -154,6 +154,11 @@ impl Dht {
         })
     }
 
+    /// Drops the node handle (its swarm shut down).
+    pub(crate) fn release(&self) {
+        lock(&self.node).take();
+    }
+
     fn d(&self) -> Result<DhtHandle> {
         lock(&self.node).clone().ok_or_else(P2pswarmError::closed)
     }

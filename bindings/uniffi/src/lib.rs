@@ -197,6 +197,8 @@ pub struct P2pswarm {
     swarm: Mutex<Option<Arc<SwarmHandle>>>,
     public_key: Vec<u8>,
     hub: Arc<Hub>,
+    discoveries: Mutex<Vec<std::sync::Weak<PeerDiscovery>>>,
+    dhts: Mutex<Vec<std::sync::Weak<Dht>>>,
 }
 
 impl P2pswarm {
@@ -218,6 +220,8 @@ impl P2pswarm {
             public_key: swarm.public_key().0.to_vec(),
             swarm: Mutex::new(Some(swarm)),
             hub,
+            discoveries: Mutex::new(Vec::new()),
+            dhts: Mutex::new(Vec::new()),
         })
     }
 
@@ -225,6 +229,16 @@ impl P2pswarm {
         self.runtime.shutdown();
         self.hub.close();
         lock(&self.swarm).take();
+        for d in std::mem::take(&mut *lock(&self.discoveries)) {
+            if let Some(d) = d.upgrade() {
+                lock(&d.d).take();
+            }
+        }
+        for d in std::mem::take(&mut *lock(&self.dhts)) {
+            if let Some(d) = d.upgrade() {
+                d.release();
+            }
+        }
     }
 
     fn s(&self) -> Result<Arc<SwarmHandle>> {
@@ -275,7 +289,14 @@ impl P2pswarm {
             .s()?
             .join(topic, JoinOptions { server, client })
             .await??;
-        Ok(Arc::new(PeerDiscovery { d }))
+        let pd = Arc::new(PeerDiscovery {
+            topic: topic.to_vec(),
+            d: Mutex::new(Some(d)),
+        });
+        let mut ds = lock(&self.discoveries);
+        ds.retain(|w| w.strong_count() > 0);
+        ds.push(Arc::downgrade(&pd));
+        Ok(pd)
     }
 
     /// Leaves a topic (connections stay).
@@ -371,11 +392,15 @@ impl P2pswarm {
 
     /// The swarm's DHT node (its servers' connections are accepted through `Server.accept`).
     pub fn dht(&self) -> Result<Arc<Dht>> {
-        Ok(Arc::new(Dht::shared(
+        let dht = Arc::new(Dht::shared(
             self.runtime.clone(),
             self.s()?.dht(self.hub.queue()),
             self.hub.clone(),
-        )))
+        ));
+        let mut ds = lock(&self.dhts);
+        ds.retain(|w| w.strong_count() > 0);
+        ds.push(Arc::downgrade(&dht));
+        Ok(dht)
     }
 
     /// The next event (`null` once destroyed). Events go here while no listener is added.
@@ -421,29 +446,37 @@ impl Drop for ListenerHandle {
 /// A joined topic (JS `PeerDiscovery`).
 #[derive(Debug, uniffi::Object)]
 pub struct PeerDiscovery {
-    d: rt::Discovery,
+    topic: Vec<u8>,
+    /// Taken when the swarm shuts down (a discovery keeps the swarm's sockets alive).
+    d: Mutex<Option<rt::Discovery>>,
+}
+
+impl PeerDiscovery {
+    fn d(&self) -> Result<rt::Discovery> {
+        lock(&self.d).clone().ok_or_else(P2pswarmError::closed)
+    }
 }
 
 #[uniffi::export]
 impl PeerDiscovery {
     /// The topic.
     pub fn topic(&self) -> Vec<u8> {
-        self.d.topic().to_vec()
+        self.topic.clone()
     }
 
     /// Waits until the topic is announced (server) and looked up (client).
     pub async fn flushed(&self) -> Result<bool> {
-        Ok(self.d.flushed().await?)
+        Ok(self.d()?.flushed().await?)
     }
 
     /// Changes the roles and re-announces.
     pub async fn refresh(&self, server: bool, client: bool) -> Result<bool> {
-        Ok(self.d.refresh(JoinOptions { server, client }).await??)
+        Ok(self.d()?.refresh(JoinOptions { server, client }).await??)
     }
 
     /// Stops discovering the topic.
     pub async fn destroy(&self) -> Result<()> {
-        Ok(self.d.destroy().await?)
+        Ok(self.d()?.destroy().await?)
     }
 }
 

@@ -61,6 +61,16 @@ private fun threads(prefix: String): Int =
         runCatching { File(it, "comm").readText().trim() }.getOrDefault("").startsWith(prefix)
     }
 
+/** UDP sockets open in this process (its socket fds whose inode is in /proc/net/udp). */
+private fun ownUdpSockets(): Int {
+    val inodes = File("/proc/self/net/udp").readLines().drop(1)
+        .map { it.trim().split(Regex("\\s+"))[9] }.toSet()
+    return File("/proc/self/fd").listFiles()!!.count { f ->
+        val l = runCatching { java.nio.file.Files.readSymbolicLink(f.toPath()).toString() }.getOrDefault("")
+        l.startsWith("socket:[") && l.removePrefix("socket:[").removeSuffix("]") in inodes
+    }
+}
+
 class P2pswarmTest {
     @Test
     fun keyPairsAndErrorKinds() {
@@ -310,6 +320,7 @@ class P2pswarmTest {
         var rt0 = 0
         var ls0 = 0
         var fds0 = 0
+        var udp0 = 0
         repeat(4) { round ->
             if (round == 1) { // after a warm-up round (the JVM and JNA open files once)
                 System.gc()
@@ -317,6 +328,7 @@ class P2pswarmTest {
                 rt0 = threads("p2pswarm-rt")
                 ls0 = threads("p2pswarm-listen")
                 fds0 = File("/proc/self/fd").list()!!.size
+                udp0 = ownUdpSockets()
             }
             Testnet().use { net ->
                 val a = swarm(net)
@@ -344,17 +356,20 @@ class P2pswarmTest {
         withTimeout(STEP) {
             while (threads("p2pswarm-rt") > rt0 || threads("p2pswarm-listen") > ls0) delay(50)
         }
-        // Handles the test did not close (events' connections and peers) are released by uniffi's
-        // Cleaner after a GC: then every socket is closed.
+        // Handles the test did not close (events' connections and peers) hold no socket: the
+        // descriptors are back before any GC (uniffi's Cleaner frees the rest later).
         val fdsNow = { File("/proc/self/fd").list()!!.size }
         val fdsBeforeGc = fdsNow()
+        val udpBeforeGc = ownUdpSockets()
         withTimeoutOrNull(10_000) {
             while (fdsNow() > fds0 + 2) {
                 System.gc()
                 delay(100)
             }
         }
-        println("shutdownWithoutLeaksOrHangs: fds $fds0 -> $fdsBeforeGc before GC -> ${fdsNow()} after")
+        println("shutdownWithoutLeaksOrHangs: fds $fds0 -> $fdsBeforeGc before GC -> ${fdsNow()} after; own UDP sockets $udp0 -> $udpBeforeGc")
+        assertEquals(udp0, udpBeforeGc, "UDP sockets open after destroy")
+        assertTrue(fdsBeforeGc <= fds0 + 2, "fds $fds0 -> $fdsBeforeGc after destroy, before GC")
         val fds = fdsNow()
         assertEquals(0, rt0, "runtime threads left after the warm-up round")
         assertTrue(fds <= fds0 + 2, "fds $fds0 -> $fds")
