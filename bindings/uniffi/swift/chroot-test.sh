@@ -34,15 +34,21 @@ cargo build -q --locked -p p2pswarm-uniffi
 mkdir -p "$c/src" "$c/lib-uniffi" "$c/proc"
 cp "$root/target/debug/libp2pswarm_uniffi.so" "$c/lib-uniffi/"
 cleanup() {
+  # processes this script started in the chroot (e.g. a test binary left by a timeout)
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$c" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+  done
   umount "$c/src" 2>/dev/null || true
   umount "$c/proc" 2>/dev/null || true
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 mount -t proc proc "$c/proc"          # the toolchain finds its libraries through /proc/self/exe
 mount --bind "$root/bindings/uniffi/swift" "$c/src"
 chroot "$c" /bin/sh -c 'swift --version 2>/dev/null | head -1'
 # a scratch build directory inside the chroot: the package directory stays clean
 chroot "$c" /bin/bash -o pipefail -c 'cd /src && export LD_LIBRARY_PATH=/lib-uniffi &&
   swift build --scratch-path /tmp/swift-build -Xlinker -L/lib-uniffi 2>&1 | grep -vE "^\[[0-9]+/[0-9]+\]" &&
-  timeout 300 swift test --disable-swift-testing --scratch-path /tmp/swift-build -Xlinker -L/lib-uniffi 2>&1 |
+  timeout --kill-after=10 300 swift test --disable-swift-testing --scratch-path /tmp/swift-build -Xlinker -L/lib-uniffi 2>&1 |
     grep -vE "^\[[0-9]+/[0-9]+\]"'

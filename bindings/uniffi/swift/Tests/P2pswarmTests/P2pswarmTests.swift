@@ -50,4 +50,36 @@ final class P2pswarmTests: XCTestCase {
         }
         net.destroy()
     }
+
+    func testListenerStreamAndPendingPull() async throws {
+        let net = try await Testnet.create(size: 3)
+        let a = try await P2pswarm.create(options: SwarmOptions(bootstrap: net.bootstrap()))
+        let b = try await P2pswarm.create(options: SwarmOptions(bootstrap: net.bootstrap()))
+        // a pull pending across other calls completes with the next event (uniffi's Swift does
+        // not cancel Rust calls on Task cancellation: the call completes when its result arrives)
+        let pending = Task { await b.nextEvent() }
+        let events = a.listenerEvents()
+        let d = try await a.join(topic: topic(2), server: true, client: false)
+        _ = try await d.flushed()
+        _ = try await b.join(topic: topic(2), server: false, client: true)
+        _ = try await b.flush()
+        var connection: Connection?
+        for await event in events {
+            if case let .connection(c, _) = event {
+                connection = c
+                break
+            }
+        }
+        let first = await pending.value
+        XCTAssertNotNil(first)
+        var ib = b.connectionStream().makeAsyncIterator()
+        let cb = await ib.next()!
+        try await cb.connection.write(data: Data("swift".utf8))
+        let got = try await connection!.readExactly(5)
+        XCTAssertEqual(String(decoding: got, as: UTF8.self), "swift")
+        XCTAssertEqual(a.connections().count, 1)
+        try await a.destroy()
+        try await b.destroy()
+        net.destroy()
+    }
 }
