@@ -46,7 +46,8 @@ cp "$root/target/debug/libp2pswarm_uniffi.so" "$py/"
 
 step "Kotlin: mvn test (JUnit 5)"
 mvn_flags=(-q -B -Dstyle.color=never -f "$u/kotlin/pom.xml" -Dnative.lib.dir="$root/target/debug")
-timeout 900 mvn "${mvn_flags[@]}" test
+nocolor() { sed -u 's/\x1b\[[0-9;]*m//g'; }   # Maven -q still prints colour resets
+timeout 900 mvn "${mvn_flags[@]}" test 2>&1 | nocolor
 # -q hides Surefire's summary: print it from the reports
 python3 - "$u/kotlin/target/surefire-reports" <<'EOF'
 import glob, sys, xml.etree.ElementTree as ET
@@ -71,7 +72,7 @@ else
     python3 -m pytest -q -p no:cacheprovider test_uniffi.py -k js_hyperswarm)
   # offline: the namespace has no network, the dependencies are cached by the run above
   timeout 300 "$root/tests/interop/netns.sh" -- env P2PSWARM_NETNS=1 \
-    mvn "${mvn_flags[@]}" -o surefire:test -Dtest='P2pswarmTest#kotlinSwarmTalksToJsHyperswarm'
+    mvn "${mvn_flags[@]}" -o surefire:test -Dtest='P2pswarmTest#kotlinSwarmTalksToJsHyperswarm' 2>&1 | nocolor
   grep -q 'skipped="0"' "$u/kotlin/target/surefire-reports/TEST-io.p2pswarm.uniffi.P2pswarmTest.xml" || {
     echo "the Kotlin JS interop test was skipped inside the namespace" >&2
     exit 1
