@@ -155,7 +155,7 @@ impl Dht {
 
     /// Connects to the server listening on `remote` with this node's key pair.
     pub async fn connect(&self, remote: &PublicKey) -> Result<Connection, ConnectError> {
-        connect::connect(&self.rpc, &self.key_pair, remote).await
+        connect::connect(&self.rpc, &self.servers, &self.key_pair, remote).await
     }
 
     /// Connects with another key pair.
@@ -164,7 +164,7 @@ impl Dht {
         key_pair: &KeyPair,
         remote: &PublicKey,
     ) -> Result<Connection, ConnectError> {
-        connect::connect(&self.rpc, key_pair, remote).await
+        connect::connect(&self.rpc, &self.servers, key_pair, remote).await
     }
 
     /// Listens on `key_pair`: announces it on the DHT (and keeps the announcement fresh) and
@@ -242,11 +242,21 @@ impl Dht {
             }));
         }
         let mut ok = 0;
+        let mut relays = Vec::new();
         for t in tasks {
-            if let Ok(Ok((_, res))) = t.await {
+            if let Ok(Ok((from, res))) = t.await {
                 ok += usize::from(res.error == 0);
+                if res.error == 0 {
+                    // where the record lives, and our address as that node saw it: the relays
+                    // a hole-punching client is told about (holepunch.relays)
+                    relays.push(super::messages::RelayInfo {
+                        relay_address: from,
+                        peer_address: res.to,
+                    });
+                }
             }
         }
+        self.servers.set_relays(target, relays);
         if ok == 0 {
             return Err(DhtError::NotStored);
         }

@@ -1,7 +1,8 @@
-//! Key-addressed connections (spec `hyperdht.md` §7–§9, without hole punching yet): servers
-//! listening on a key pair, clients connecting to a public key through the DHT's handshake
-//! router, Noise IK inside PEER_HANDSHAKE, then a UDX stream carrying a secret stream started
-//! from the finished handshake.
+//! Key-addressed connections (spec `hyperdht.md` §7–§9): servers listening on a key pair,
+//! clients connecting to a public key through the DHT's handshake router, Noise IK inside
+//! PEER_HANDSHAKE, then a UDX stream carrying a secret stream started from the finished
+//! handshake -- directly, or over a hole-punched path (`punch.rs`) when both sides are behind
+//! NATs.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4};
@@ -10,10 +11,12 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::holepunch::{holepunch_secret, RandomPunchLimiter, PASSIVE_WAIT};
 use super::messages::{
-    commands, ErrorCode, Firewall, Handshake, Holepunch, Mode, NoisePayload, SecretStreamInfo,
-    UdxInfo,
+    commands, ErrorCode, Firewall, Handshake, Holepunch, HolepunchInfo, Mode, NoisePayload,
+    RelayInfo, SecretStreamInfo, UdxInfo,
 };
+use super::punch::{ClientPunchInput, ServerHpRequest, ServerPunchPlan, SessionInput};
 use crate::crypto::{ns, random_array, KeyPair, PublicKey};
 use crate::encoding::{from_slice, to_vec};
 use crate::noise::{Handshake as Noise, HandshakeResult, Pattern};
@@ -50,6 +53,36 @@ pub enum ConnectError {
     /// The node is closed.
     #[error("destroyed")]
     Destroyed,
+    /// The hole punch ran out without a path, or could not start (HOLEPUNCH_ABORTED).
+    #[error("hole punch aborted")]
+    HolepunchAborted,
+    /// A side's NAT stayed unclassified (HOLEPUNCH_PROBE_TIMEOUT).
+    #[error("hole punch probe timed out")]
+    HolepunchProbeTimeout,
+    /// Both sides are behind randomizing NATs (HOLEPUNCH_DOUBLE_RANDOMIZED_NATS).
+    #[error("both sides are behind randomizing NATs")]
+    HolepunchDoubleRandomizedNats,
+    /// The server is firewalled but offered no hole-punch relay (CANNOT_HOLEPUNCH).
+    #[error("cannot hole punch")]
+    CannotHolepunch,
+    /// No punch strategy fits the two NATs (REMOTE_NOT_HOLEPUNCHABLE).
+    #[error("remote not hole-punchable")]
+    RemoteNotHolepunchable,
+    /// The server did not start punching (REMOTE_NOT_HOLEPUNCHING).
+    #[error("remote is not hole punching")]
+    RemoteNotHolepunching,
+    /// The server aborted the punch with this error code (REMOTE_ABORTED).
+    #[error("remote aborted the hole punch (error {0})")]
+    RemoteAborted(u64),
+    /// A hole-punch reply did not decrypt (HOLEPUNCH_INVALID).
+    #[error("invalid hole-punch payload")]
+    HolepunchInvalid,
+    /// A malformed PEER_HOLEPUNCH reply (BAD_HOLEPUNCH_REPLY).
+    #[error("bad hole-punch reply")]
+    BadHolepunchReply,
+    /// A relayed PEER_HOLEPUNCH request got no answer (REQUEST_TIMEOUT).
+    #[error("request timed out")]
+    RequestTimeout,
 }
 
 /// Decides whether a server accepts a client: `true` rejects (as the JS `firewall` option).
@@ -77,10 +110,25 @@ pub struct Servers {
     /// us through several relays with the same message; it gets the same answer and one stream
     /// (hyperdht keeps handshakes for `handshakeClearWait`, 10 s).
     recent: Mutex<HashMap<[u8; 32], RecentReply>>,
+    /// The nodes each hosted key was announced to, with our address as they saw it (the
+    /// `holepunch.relays` of handshake replies).
+    relays: Mutex<HashMap<[u8; 32], Vec<RelayInfo>>>,
+    /// Hole-punch slots (the index is the holepunch id): the session's request channel.
+    slots: Mutex<Vec<Option<mpsc::Sender<SessionInput>>>>,
+    /// The node-wide random-punch limiter (client and server punches).
+    pub(crate) limiter: Mutex<RandomPunchLimiter>,
 }
 
+/// Hole-punch slots a node keeps at once.
+const MAX_SLOTS: usize = 1024;
+
 /// A handshake reply and when it was made.
-type RecentReply = (Vec<u8>, std::time::Instant);
+/// A handshake reply, when it was made, and the hole-punch session that sends it (if any).
+type RecentReply = (
+    Vec<u8>,
+    std::time::Instant,
+    Option<mpsc::Sender<SessionInput>>,
+);
 
 /// How long a handshake reply is remembered.
 const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
@@ -122,6 +170,53 @@ impl Servers {
     pub fn hosts(&self, target: &[u8; 32]) -> bool {
         lock(&self.map).contains_key(target)
     }
+
+    /// Records the relays a hosted key was announced to.
+    pub fn set_relays(&self, target: [u8; 32], relays: Vec<RelayInfo>) {
+        lock(&self.relays).insert(target, relays);
+    }
+
+    fn relays_of(&self, target: &[u8; 32]) -> Vec<RelayInfo> {
+        lock(&self.relays).get(target).cloned().unwrap_or_default()
+    }
+
+    /// Whether `addr` is one of the nodes `target` was announced to.
+    pub(crate) fn is_relay(&self, target: &[u8; 32], addr: SocketAddrV4) -> bool {
+        lock(&self.relays)
+            .get(target)
+            .is_some_and(|r| r.iter().any(|x| x.relay_address == addr))
+    }
+
+    fn alloc_slot(&self, tx: mpsc::Sender<SessionInput>) -> Option<usize> {
+        let mut slots = lock(&self.slots);
+        if let Some(i) = slots.iter().position(Option::is_none) {
+            slots[i] = Some(tx);
+            return Some(i);
+        }
+        if slots.len() >= MAX_SLOTS {
+            return None;
+        }
+        slots.push(Some(tx));
+        Some(slots.len() - 1)
+    }
+
+    /// Frees a hole-punch slot.
+    pub(crate) fn free_slot(&self, slot: usize) {
+        let mut slots = lock(&self.slots);
+        if let Some(s) = slots.get_mut(slot) {
+            *s = None;
+        }
+        while slots.last().is_some_and(Option::is_none) {
+            slots.pop();
+        }
+    }
+
+    fn slot_sender(&self, slot: u64) -> Option<mpsc::Sender<SessionInput>> {
+        let slots = lock(&self.slots);
+        usize::try_from(slot)
+            .ok()
+            .and_then(|i| slots.get(i).cloned().flatten())
+    }
 }
 
 fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
@@ -159,29 +254,158 @@ fn our_firewall(rpc: &DhtNode) -> Firewall {
     }
 }
 
-fn our_addresses(socket: &UdxSocket) -> Vec<SocketAddrV4> {
-    v4(socket.local_addr())
-        .filter(|a| !a.ip().is_unspecified())
-        .into_iter()
-        .collect()
+/// Our candidate addresses: the public address when the node is unfirewalled, then the
+/// socket's own address when it is bound to a specific host.
+fn our_addresses(rpc: &DhtNode, socket: &UdxSocket) -> Vec<SocketAddrV4> {
+    let mut out = Vec::new();
+    if !rpc.is_firewalled() {
+        if let (Some(host), port) = rpc.public_address() {
+            let port = if port == 0 {
+                v4(socket.local_addr()).map_or(0, |a| a.port())
+            } else {
+                port
+            };
+            out.push(SocketAddrV4::new(host, port));
+        }
+    }
+    let local = v4(socket.local_addr());
+    let lan = match local {
+        Some(a) if a.ip().is_unspecified() => rpc
+            .node_addresses()
+            .first()
+            .and_then(|n| local_ip_towards(*n))
+            .map(|ip| SocketAddrV4::new(ip, a.port())),
+        other => other,
+    };
+    if let Some(a) = lan {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    out
 }
 
-/// Server logic for a PEER_HANDSHAKE addressed to a key this node hosts. Returns the reply
-/// handshake message (already encoded) or `None` to stay silent.
-pub fn serve_handshake(
+/// The local interface address the kernel would use to reach `dest` (a UDP `connect`, which
+/// sends nothing).
+fn local_ip_towards(dest: SocketAddrV4) -> Option<std::net::Ipv4Addr> {
+    let s = std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0)).ok()?;
+    s.connect(dest).ok()?;
+    match s.local_addr().ok()? {
+        SocketAddr::V4(a) if !a.ip().is_unspecified() => Some(*a.ip()),
+        _ => None,
+    }
+}
+
+/// Same public IP as the server: the server's shared non-reserved local address that best
+/// matches ours and answers a PING.
+async fn lan_shortcut(rpc: &DhtNode, addresses4: &[SocketAddrV4]) -> Option<SocketAddrV4> {
+    let lan: Vec<SocketAddrV4> = addresses4
+        .iter()
+        .copied()
+        .filter(|a| !is_reserved(*a.ip()))
+        .collect();
+    let mine: Vec<std::net::Ipv4Addr> = lan
+        .first()
+        .and_then(|a| local_ip_towards(*a))
+        .into_iter()
+        .collect();
+    let dest = match_address(&mine, &lan).or_else(|| lan.first().copied())?;
+    let ping = rpc
+        .request(
+            dest,
+            crate::rpc::message::commands::PING,
+            true,
+            None,
+            None,
+            None,
+        )
+        .await;
+    ping.is_ok().then_some(dest)
+}
+
+/// The `bogon` package's reserved ranges (bogons that are not private-use).
+fn is_reserved(ip: std::net::Ipv4Addr) -> bool {
+    let o = ip.octets();
+    let private = o[0] == 10
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || o[0] == 127
+        || (o[0] == 169 && o[1] == 254)
+        || (o[0] == 172 && (16..32).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 168);
+    is_bogon(ip) && !private
+}
+
+/// hyperdht's `matchAddress`: the remote address sharing the most leading octets (1-3) with
+/// one of ours, else `None`.
+fn match_address(mine: &[std::net::Ipv4Addr], theirs: &[SocketAddrV4]) -> Option<SocketAddrV4> {
+    let mut best: (usize, Option<SocketAddrV4>) = (1, None);
+    for m in mine {
+        let a = m.octets();
+        for t in theirs {
+            let b = t.ip().octets();
+            let same = a.iter().zip(&b).take(3).take_while(|(x, y)| x == y).count();
+            if same == 3 {
+                return Some(*t);
+            }
+            if same + 1 > best.0 {
+                best = (same + 1, Some(*t));
+            }
+        }
+    }
+    best.1
+}
+
+/// Addresses hyperdht never dials as a server's public address (the `bogon` package: private,
+/// loopback, link-local, shared, documentation, multicast and reserved ranges).
+pub(crate) fn is_bogon(ip: std::net::Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_private()
+        || ip.is_loopback()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || o[0] == 0
+        || o[0] >= 240
+        || (o[0] == 100 && (64..128).contains(&o[1]))
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+}
+
+/// What [`serve_handshake`] decided.
+pub(crate) struct Served {
+    /// The encoded Noise reply.
+    pub(crate) msg2: Vec<u8>,
+    /// When hole punching: the session to run (it sends the reply from its punch socket).
+    pub(crate) punch: Option<ServerPunchPlan>,
+    /// A repeated handshake whose session is running: it relays the reply.
+    pub(crate) session: Option<mpsc::Sender<SessionInput>>,
+}
+
+/// Server logic for a PEER_HANDSHAKE addressed to a key this node hosts. `direct`: the client
+/// asked our own node (no relay). Returns the reply (and maybe a hole-punch session) or `None`
+/// to stay silent.
+#[allow(clippy::too_many_lines)]
+pub(crate) fn serve_handshake(
     rpc: &DhtNode,
     socket: &UdxSocket,
     servers: &Servers,
     target: &[u8; 32],
     hs: &Handshake,
     client_addr: SocketAddrV4,
-) -> Option<Vec<u8>> {
+    direct: bool,
+) -> Option<Served> {
     let msg_id = crate::crypto::blake2b256(&hs.noise);
     {
         let mut recent = lock(&servers.recent);
-        recent.retain(|_, (_, at)| at.elapsed() < HANDSHAKE_CLEAR_WAIT);
-        if let Some((reply, _)) = recent.get(&msg_id) {
-            return Some(reply.clone());
+        recent.retain(|_, (_, at, _)| at.elapsed() < HANDSHAKE_CLEAR_WAIT);
+        if let Some((reply, _, session)) = recent.get(&msg_id) {
+            return Some(Served {
+                msg2: reply.clone(),
+                punch: None,
+                session: session.clone(),
+            });
         }
     }
     let (key_pair, firewall, tx) = {
@@ -207,10 +431,26 @@ pub fn serve_handshake(
     if error == ErrorCode::NONE && stream.is_none() {
         error = ErrorCode::TRY_LATER;
     }
+    let we_open = our_firewall(rpc) == Firewall::OPEN;
+    let client_open = remote_payload.firewall == Firewall::OPEN;
+    // hole punching is set up unless either side is reachable or the client came directly
+    let mut slot = None;
+    if error == ErrorCode::NONE && !we_open && !client_open && !direct {
+        let (stx, srx) = mpsc::channel(super::punch::REQUEST_QUEUE);
+        if let Some(i) = servers.alloc_slot(stx) {
+            slot = Some((i, srx));
+        }
+    }
     let mut reply = NoisePayload::with_version(1);
     reply.error = error;
     reply.firewall = our_firewall(rpc);
-    reply.addresses4 = our_addresses(socket);
+    reply.addresses4 = our_addresses(rpc, socket);
+    if !we_open {
+        reply.holepunch = Some(HolepunchInfo {
+            id: slot.as_ref().map_or(0, |(i, _)| *i as u64),
+            relays: servers.relays_of(target),
+        });
+    }
     if let Some(s) = &stream {
         reply.udx = Some(UdxInfo {
             version: 1,
@@ -221,33 +461,80 @@ pub fn serve_handshake(
         reply.secret_stream = Some(SecretStreamInfo { version: 1 });
     }
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
-    lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now()));
+    let session = slot
+        .as_ref()
+        .and_then(|(i, _)| servers.slot_sender(*i as u64));
+    lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now(), session));
     let result = noise.finish().ok()?;
-    if let (Some(stream), Some(udx)) = (stream, &remote_payload.udx) {
-        let remote_id = udx.id as u32;
-        let client_open = remote_payload.firewall == Firewall::OPEN;
-        let direct = client_open
-            .then(|| remote_payload.addresses4.first().copied())
-            .flatten();
-        let ok = match direct {
-            Some(addr) => stream.connect(remote_id, SocketAddr::V4(addr)).is_ok(),
-            None => stream.accept_first_packet(remote_id).is_ok(),
-        };
-        if ok {
+    let (Some(stream), Some(udx)) = (stream, &remote_payload.udx) else {
+        return Some(Served {
+            msg2,
+            punch: None,
+            session: None,
+        });
+    };
+    let remote_id = udx.id as u32;
+    if let Some((slot, requests)) = slot {
+        if stream.accept_first_packet(remote_id).is_err() {
+            servers.free_slot(slot);
+            return Some(Served {
+                msg2,
+                punch: None,
+                session: None,
+            });
+        }
+        let secret = holepunch_secret(&result.hash);
+        let deliver = Box::new(move |stream: UdxStream| {
             let conn = SecretStream::from_handshake(stream, result, &stream_config());
-            tracing::debug!(client = %remote_key, "server accepted a connection");
+            tracing::debug!(client = %remote_key, "server accepted a punched connection");
             if tx.try_send(conn).is_err() {
                 tracing::warn!("server connection queue full; dropping a connection");
             }
+        });
+        return Some(Served {
+            msg2,
+            punch: Some(ServerPunchPlan {
+                target: *target,
+                slot,
+                requests,
+                secret,
+                remote_firewall: remote_payload.firewall,
+                main_stream: stream,
+                remote_udx_id: remote_id,
+                deliver,
+                handshake_reply: None,
+            }),
+            session: None,
+        });
+    }
+    // The client is reachable (or came directly): connect to it now; otherwise (we are OPEN)
+    // the client's first packet shows its path.
+    let ok = if client_open || direct {
+        stream
+            .connect(remote_id, SocketAddr::V4(client_addr))
+            .is_ok()
+    } else {
+        stream.accept_first_packet(remote_id).is_ok()
+    };
+    if ok {
+        let conn = SecretStream::from_handshake(stream, result, &stream_config());
+        tracing::debug!(client = %remote_key, "server accepted a connection");
+        if tx.try_send(conn).is_err() {
+            tracing::warn!("server connection queue full; dropping a connection");
         }
     }
-    Some(msg2)
+    Some(Served {
+        msg2,
+        punch: None,
+        session: None,
+    })
 }
 
 /// The router's part of PEER_HANDSHAKE (§7.3) on every node.
+#[allow(clippy::too_many_lines)]
 pub fn route_handshake(
     rpc: &DhtNode,
-    servers: &Servers,
+    servers: &Arc<Servers>,
     known_relay: Option<SocketAddrV4>,
     req: &IncomingRequest,
 ) {
@@ -264,7 +551,8 @@ pub fn route_handshake(
     };
     let from = req.from;
     if servers.hosts(&target) {
-        let client = if hs.mode == Mode::FROM_CLIENT {
+        let direct = hs.mode == Mode::FROM_CLIENT;
+        let client = if direct {
             from
         } else {
             hs.peer_address.unwrap_or(from)
@@ -275,40 +563,58 @@ pub fn route_handshake(
             SocketKind::Server => rpc.server_socket(),
             SocketKind::Client => rpc.client_socket(),
         };
-        let Some(msg2) = serve_handshake(rpc, socket, servers, &target, &hs, client) else {
+        let Some(served) = serve_handshake(rpc, socket, servers, &target, &hs, client, direct)
+        else {
             return;
         };
-        match hs.mode {
+        let msg2 = served.msg2;
+        let forward = |relay: SocketAddrV4| {
+            to_vec(&Handshake {
+                mode: Mode::FROM_SERVER,
+                noise: msg2.clone(),
+                peer_address: hs.peer_address,
+                relay_address: None,
+            })
+            .pipe(|v| (relay, v))
+        };
+        let dest = match hs.mode {
             Mode::FROM_CLIENT => {
                 let reply = Handshake {
                     mode: Mode::REPLY,
-                    noise: msg2,
+                    noise: msg2.clone(),
                     peer_address: None,
                     relay_address: None,
                 };
                 rpc.reply(req.handle, Some(to_vec(&reply)), false, false);
+                None
             }
-            Mode::FROM_RELAY => {
-                let fwd = Handshake {
-                    mode: Mode::FROM_SERVER,
-                    noise: msg2,
-                    peer_address: hs.peer_address,
-                    relay_address: None,
+            Mode::FROM_RELAY => Some(forward(from)),
+            Mode::FROM_SECOND_RELAY => hs.relay_address.map(forward),
+            _ => None,
+        };
+        match (served.punch, dest) {
+            (Some(mut plan), Some((relay, value))) => {
+                // the reply leaves from the punch socket so the relay reports its address
+                plan.handshake_reply = Some((req.handle.tid(), relay, value));
+                tokio::spawn(super::punch::server_session(
+                    rpc.clone(),
+                    servers.clone(),
+                    plan,
+                ));
+            }
+            (Some(plan), None) => servers.free_slot(plan.slot),
+            (None, Some((relay, value))) => {
+                let input = SessionInput::HandshakeReply {
+                    tid: req.handle.tid(),
+                    relay,
+                    value: value.clone(),
                 };
-                rpc.forward_request(req.handle, from, Some(to_vec(&fwd)));
-            }
-            Mode::FROM_SECOND_RELAY => {
-                if let Some(relay) = hs.relay_address {
-                    let fwd = Handshake {
-                        mode: Mode::FROM_SERVER,
-                        noise: msg2,
-                        peer_address: hs.peer_address,
-                        relay_address: None,
-                    };
-                    rpc.forward_request(req.handle, relay, Some(to_vec(&fwd)));
+                let via_session = served.session.is_some_and(|tx| tx.try_send(input).is_ok());
+                if !via_session {
+                    rpc.forward_request(req.handle, relay, Some(value));
                 }
             }
-            _ => {}
+            (None, None) => {}
         }
         return;
     }
@@ -352,10 +658,18 @@ pub fn route_handshake(
     }
 }
 
+trait Pipe: Sized {
+    fn pipe<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        f(self)
+    }
+}
+impl<T> Pipe for T {}
+
 /// Client connect flow: FIND_PEER, then PEER_HANDSHAKE through the nodes that know the server,
-/// then a direct UDX stream to the server and a secret stream on it.
+/// then a UDX stream to the server (directly or over a punched path) and a secret stream on it.
 pub async fn connect(
     rpc: &DhtNode,
+    servers: &Servers,
     key_pair: &KeyPair,
     remote: &PublicKey,
 ) -> Result<Connection, ConnectError> {
@@ -376,9 +690,7 @@ pub async fn connect(
     .map_err(|e| ConnectError::Handshake(e.to_string()))?;
     let mut payload = NoisePayload::with_version(1);
     payload.firewall = our_firewall(rpc);
-    if !rpc.is_firewalled() {
-        payload.addresses4 = our_addresses(socket);
-    }
+    payload.addresses4 = our_addresses(rpc, socket);
     payload.udx = Some(UdxInfo {
         version: 1,
         reusable_socket: false,
@@ -429,7 +741,12 @@ pub async fn connect(
             if hs.mode != Mode::REPLY || hs.noise.is_empty() || from != addr {
                 continue;
             }
-            return complete(noise, stream, &hs, addr, remote);
+            let reply = HandshakeReply {
+                hs: &hs,
+                relay: addr,
+                client_addr: res.to,
+            };
+            return complete(rpc, servers, target, noise, stream, reply, remote).await;
         }
         if finished {
             break;
@@ -457,14 +774,28 @@ pub async fn connect(
     })
 }
 
-/// Finishes the client side from the server's handshake reply received via `addr`.
-fn complete(
+struct HandshakeReply<'a> {
+    hs: &'a Handshake,
+    /// The node that carried the handshake.
+    relay: SocketAddrV4,
+    /// Our address as that node saw it.
+    client_addr: SocketAddrV4,
+}
+
+/// Finishes the client side from the server's handshake reply: decides the path (§9.2 step 5)
+/// and connects the stream.
+#[allow(clippy::too_many_lines)]
+async fn complete(
+    rpc: &DhtNode,
+    servers: &Servers,
+    target: [u8; 32],
     mut noise: Noise,
     stream: UdxStream,
-    hs: &Handshake,
-    addr: SocketAddrV4,
+    reply: HandshakeReply<'_>,
     remote: &PublicKey,
 ) -> Result<Connection, ConnectError> {
+    let hs = reply.hs;
+    let addr = reply.relay;
     let payload = noise
         .read_message(&hs.noise)
         .map_err(|e| ConnectError::Handshake(e.to_string()))?;
@@ -482,33 +813,114 @@ fn complete(
     let Some(udx) = remote_payload.udx else {
         return Err(ConnectError::ServerIncompatible);
     };
+    let remote_id = udx.id as u32;
+    let relayed = hs.peer_address.is_some();
     let server_addr = hs.peer_address.unwrap_or(addr);
-    let dest = if remote_payload.firewall == Firewall::OPEN {
-        remote_payload
+    let holepunch = remote_payload
+        .holepunch
+        .clone()
+        .filter(|h| !h.relays.is_empty());
+    let direct_to = |dest: SocketAddrV4, stream: UdxStream, result: HandshakeResult| {
+        stream
+            .connect(remote_id, SocketAddr::V4(dest))
+            .map_err(|_| ConnectError::Destroyed)?;
+        tracing::debug!(server = %remote, %dest, "connected");
+        Ok(SecretStream::from_handshake(
+            stream,
+            result,
+            &stream_config(),
+        ))
+    };
+    if !relayed {
+        return direct_to(addr, stream, result);
+    }
+    if remote_payload.firewall == Firewall::OPEN || holepunch.is_none() {
+        if remote_payload.firewall != Firewall::OPEN && our_firewall(rpc) != Firewall::OPEN {
+            // JS: a firewalled server without relays cannot be punched; we still try its
+            // relay-observed address (works when the server's NAT is lenient or local).
+            tracing::debug!("server offered no hole-punch relays");
+        }
+        let dest = remote_payload
             .addresses4
             .iter()
             .copied()
-            .find(|a| !a.ip().is_loopback() && !a.ip().is_private())
-            .unwrap_or(server_addr)
-    } else {
-        server_addr
+            .find(|a| !is_bogon(*a.ip()))
+            .unwrap_or(server_addr);
+        return direct_to(dest, stream, result);
+    }
+    if our_firewall(rpc) == Firewall::OPEN {
+        // the server connects to us: wait for its first packet
+        stream
+            .accept_first_packet(remote_id)
+            .map_err(|_| ConnectError::Destroyed)?;
+        let deadline = tokio::time::Instant::now() + PASSIVE_WAIT;
+        while stream.remote().is_none() {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ConnectError::HolepunchAborted);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        return Ok(SecretStream::from_handshake(
+            stream,
+            result,
+            &stream_config(),
+        ));
+    }
+    // LAN shortcut (hyperdht races this with the punch; we try it first)
+    if reply.client_addr.ip() == server_addr.ip() {
+        match lan_shortcut(rpc, &remote_payload.addresses4).await {
+            Some(dest) => {
+                tracing::debug!(%dest, "LAN shortcut");
+                let mut conn = direct_to(dest, stream, result)?;
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    tokio::io::AsyncWriteExt::flush(&mut conn),
+                )
+                .await;
+                return Ok(conn);
+            }
+            None if holepunch.is_none() => return Err(ConnectError::HolepunchAborted),
+            None => {}
+        }
+    }
+    let Some(info) = holepunch else {
+        return Err(ConnectError::CannotHolepunch);
     };
-    stream
-        .connect(udx.id as u32, SocketAddr::V4(dest))
+    let input = ClientPunchInput {
+        target,
+        holepunch_id: info.id,
+        relays: info.relays,
+        handshake_relay: addr,
+        server_address: server_addr,
+        server_firewall: remote_payload.firewall,
+        secret: holepunch_secret(&result.hash),
+    };
+    let (sock, from) = super::punch::client_holepunch(rpc, servers, input).await?;
+    let id = stream.id();
+    drop(stream);
+    let punched = sock
+        .create_stream(id, UdxConfig::default())
         .map_err(|_| ConnectError::Destroyed)?;
-    tracing::debug!(server = %remote, %dest, "connected");
-    Ok(SecretStream::from_handshake(
-        stream,
-        result,
-        &stream_config(),
-    ))
+    tracing::debug!(server = %remote, %from, "connected over a punched path");
+    punched
+        .connect(remote_id, SocketAddr::V4(from))
+        .map_err(|_| ConnectError::Destroyed)?;
+    let mut conn = SecretStream::from_handshake(punched, result, &stream_config());
+    // Put our header on the wire now (as the JS stream does on start): the server binds its
+    // stream to the path of our first packet before it hands out the connection.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncWriteExt::flush(&mut conn),
+    )
+    .await;
+    Ok(conn)
 }
 
-/// The router's part of PEER_HOLEPUNCH (§7.3) on every node. Hole punching of servers hosted
-/// here is not implemented yet; forwarding between other peers is.
+/// The router's part of PEER_HOLEPUNCH (§7.3) on every node: forwarding between other peers,
+/// and handing messages for servers hosted here to their hole-punch session.
 pub fn route_holepunch(
     rpc: &DhtNode,
-    servers: &Servers,
+    servers: &Arc<Servers>,
     known_relay: Option<SocketAddrV4>,
     req: &IncomingRequest,
 ) {
@@ -549,8 +961,89 @@ pub fn route_holepunch(
             }
         }
         Mode::FROM_RELAY if servers.hosts(&target) => {
-            tracing::debug!("hole punch for a server hosted here: not supported yet");
+            if hp.peer_address.is_none() {
+                return;
+            }
+            let Some(tx) = servers.slot_sender(hp.id) else {
+                return;
+            };
+            let _ = tx.try_send(SessionInput::Holepunch(ServerHpRequest {
+                tid: req.handle.tid(),
+                relay: from,
+                to: req.request.to,
+                hp,
+                on_punch_socket: false,
+            }));
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse()
+            .unwrap_or_else(|_| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+    }
+
+    #[test]
+    fn bogon_and_reserved_ranges_follow_the_bogon_package() {
+        for ip in [
+            "10.1.2.3",
+            "127.0.0.1",
+            "192.168.1.1",
+            "172.16.0.1",
+            "100.64.0.1",
+            "169.254.1.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.2.1",
+            "224.0.0.1",
+            "0.1.2.3",
+        ] {
+            let ip: Ipv4Addr = ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            assert!(is_bogon(ip), "{ip} is a bogon");
+        }
+        for ip in ["8.8.8.8", "1.1.1.1", "88.99.3.86"] {
+            let ip: Ipv4Addr = ip.parse().unwrap_or(Ipv4Addr::UNSPECIFIED);
+            assert!(!is_bogon(ip), "{ip} is public");
+        }
+        // private-use ranges are bogons but not reserved (LAN candidates)
+        assert!(!is_reserved(Ipv4Addr::new(192, 168, 1, 3)));
+        assert!(!is_reserved(Ipv4Addr::LOCALHOST));
+        assert!(is_reserved(Ipv4Addr::new(198, 51, 100, 1)));
+        assert!(is_reserved(Ipv4Addr::new(240, 0, 0, 1)));
+    }
+
+    #[test]
+    fn match_address_prefers_the_longest_shared_prefix() {
+        let mine = [Ipv4Addr::new(192, 168, 122, 238)];
+        let theirs = [a("10.0.0.1:1"), a("192.168.0.23:2"), a("192.168.122.1:3")];
+        assert_eq!(match_address(&mine, &theirs), Some(a("192.168.122.1:3")));
+        assert_eq!(
+            match_address(&mine, &[a("10.0.0.1:1"), a("192.168.0.23:2")]),
+            Some(a("192.168.0.23:2"))
+        );
+        assert_eq!(match_address(&mine, &[a("10.0.0.1:1")]), None);
+        assert_eq!(match_address(&mine, &[]), None);
+    }
+
+    #[test]
+    fn slots_are_reused_and_trimmed() {
+        let servers = Servers::default();
+        let (tx, _rx) = mpsc::channel(1);
+        let s0 = servers.alloc_slot(tx.clone());
+        let s1 = servers.alloc_slot(tx.clone());
+        assert_eq!((s0, s1), (Some(0), Some(1)));
+        servers.free_slot(0);
+        assert_eq!(servers.alloc_slot(tx.clone()), Some(0));
+        assert!(servers.slot_sender(1).is_some());
+        servers.free_slot(1);
+        servers.free_slot(0);
+        assert!(servers.slot_sender(0).is_none());
+        assert!(servers.slot_sender(u64::MAX).is_none());
     }
 }

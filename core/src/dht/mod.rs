@@ -11,6 +11,9 @@ pub use messages::{commands, errors};
 
 pub mod client;
 pub mod connect;
+pub mod holepunch;
+pub mod nat;
+mod punch;
 pub mod storage;
 pub mod testnet;
 

@@ -250,6 +250,17 @@ impl DhtNode {
         self.shared.lock().node.table().has(id)
     }
 
+    /// Addresses of the nodes in the routing table.
+    pub fn node_addresses(&self) -> Vec<SocketAddrV4> {
+        self.shared
+            .lock()
+            .node
+            .table()
+            .iter()
+            .map(|(_, n)| n.addr)
+            .collect()
+    }
+
     /// Sampled public address.
     pub fn public_address(&self) -> (Option<Ipv4Addr>, u16) {
         self.shared.lock().node.public_address()

@@ -139,6 +139,11 @@ impl ReplyHandle {
         self.from
     }
 
+    /// The request's transaction id (to relay it from another socket).
+    pub fn tid(&self) -> u16 {
+        self.tid
+    }
+
     /// The socket the request arrived on (replies leave from it).
     pub fn socket(&self) -> SocketKind {
         self.socket

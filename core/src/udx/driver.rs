@@ -569,6 +569,11 @@ impl UdxStream {
         self.id
     }
 
+    /// The local address of the socket this stream runs on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local_addr
+    }
+
     fn with<R>(&self, f: impl FnOnce(&mut super::Stream) -> R) -> Result<R, UdxError> {
         let mut st = self.shared.lock();
         let s = st.mux.stream_mut(self.id).ok_or(UdxError::Destroyed)?;

@@ -85,6 +85,7 @@ pub fn hex64(s: &str) -> [u8; 64] {
     hex(s).try_into().expect("64 bytes")
 }
 pub mod dht_sim;
+pub mod nat;
 pub mod net;
 pub mod netns;
 pub mod swarm_sim;

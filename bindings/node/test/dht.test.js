@@ -1,0 +1,96 @@
+'use strict'
+const test = require('node:test')
+const assert = require('node:assert')
+const DHT = require('../dht')
+const { createTestnet, within, once, topic } = require('./helpers')
+
+let tn
+test.before(async () => { tn = await createTestnet(3) })
+test.after(async () => { await tn.destroy() })
+
+test('keyPair is deterministic from a seed', () => {
+  const k1 = DHT.keyPair(Buffer.alloc(32, 1))
+  const k2 = DHT.keyPair(Buffer.alloc(32, 1))
+  assert.deepStrictEqual(k1, k2)
+  assert.strictEqual(k1.publicKey.length, 32)
+  assert.strictEqual(k1.secretKey.length, 64)
+  assert.notDeepStrictEqual(DHT.keyPair().publicKey, DHT.keyPair().publicKey)
+})
+
+test('createServer / connect, both directions of data', async () => {
+  const a = tn.createNode()
+  const b = tn.createNode()
+  await Promise.all([a.ready(), b.ready()])
+  const server = a.createServer((sock) => {
+    sock.on('data', (d) => sock.write(Buffer.concat([Buffer.from('echo:'), d])))
+    sock.on('end', () => sock.end())
+  })
+  await server.listen()
+  assert.deepStrictEqual(server.publicKey, a.defaultKeyPair.publicKey)
+  assert.deepStrictEqual(server.address().publicKey, a.defaultKeyPair.publicKey)
+  const sock = b.connect(server.publicKey)
+  await once(sock, 'open')
+  assert.deepStrictEqual(sock.remotePublicKey, server.publicKey)
+  sock.write('ping')
+  const [d] = await once(sock, 'data')
+  assert.strictEqual(d.toString(), 'echo:ping')
+  sock.end()
+  await once(sock, 'close')
+  // a socket destroyed while still connecting closes, and its connection is dropped
+  const early = b.connect(server.publicKey)
+  early.destroy()
+  await once(early, 'close')
+  await new Promise((resolve) => setTimeout(resolve, 300))
+  assert.strictEqual(b._pump.early.size, 0)
+  await server.close()
+  // connecting to a key nobody listens on fails with an error
+  const bad = b.connect(DHT.keyPair().publicKey)
+  const [err] = await once(bad, 'error', 30000)
+  assert.ok(err instanceof Error)
+  await Promise.all([a.destroy(), b.destroy()])
+})
+
+test('announce / lookup / unannounce', async () => {
+  const a = tn.createNode()
+  const b = tn.createNode()
+  const t = topic('dht-lookup')
+  const kp = DHT.keyPair()
+  await a.announce(t, kp).finished()
+  const replies = await b.lookup(t).toArray()
+  assert.ok(replies.some((r) => r.peers.some((p) => p.publicKey.equals(kp.publicKey))))
+  const seen = []
+  for await (const r of b.lookup(t)) seen.push(r)
+  assert.ok(seen.length > 0 && seen[0].from.host === '127.0.0.1')
+  await a.unannounce(t, kp)
+  await Promise.all([a.destroy(), b.destroy()])
+})
+
+test('immutable and mutable put / get', async () => {
+  const a = tn.createNode()
+  const b = tn.createNode()
+  const { hash } = await a.immutablePut(Buffer.from('immutable hello'))
+  assert.strictEqual(hash.length, 32)
+  const got = await b.immutableGet(hash)
+  assert.strictEqual(got.value.toString(), 'immutable hello')
+  assert.strictEqual(await b.immutableGet(Buffer.alloc(32)), null)
+
+  const kp = DHT.keyPair()
+  await a.mutablePut(kp, Buffer.from('v1'), { seq: 1 })
+  await a.mutablePut(kp, Buffer.from('v2'), { seq: 2 })
+  const m = await b.mutableGet(kp.publicKey, { seq: 0 })
+  assert.strictEqual(m.value.toString(), 'v2')
+  assert.strictEqual(m.seq, 2)
+  assert.strictEqual(m.signature.length, 64)
+  assert.strictEqual(await b.mutableGet(DHT.keyPair().publicKey), null)
+  await Promise.all([a.destroy(), b.destroy()])
+})
+
+test('swarm.dht serves hyperdht calls on the swarm node', async () => {
+  const P2Pswarm = require('..')
+  const s = new P2Pswarm({ bootstrap: tn.bootstrap })
+  const { hash } = await s.dht.immutablePut(Buffer.from('via swarm'))
+  const node = tn.createNode()
+  assert.strictEqual((await within(20000, 'get', node.immutableGet(hash))).value.toString(), 'via swarm')
+  await node.destroy()
+  await s.destroy()
+})

@@ -1,0 +1,724 @@
+//! Hole punching, sans-IO parts (spec `hyperdht.md` §9.1, §9.5, §9.6):
+//!
+//! * [`SecurePayload`]: the secretbox-encrypted `holepunchPayload` and the address tokens;
+//! * [`Puncher`]: the probe schedule of the punch strategies (consistent↔consistent rounds,
+//!   random-port probing, birthday sockets) as a state machine: inputs `handle_*(now, …)`,
+//!   outputs polled with [`Puncher::poll_action`] / [`Puncher::poll_timeout`];
+//! * [`RandomPunchLimiter`]: the node-wide limit on punches involving a randomizing NAT.
+//!
+//! The tokio driver (sockets, relayed PEER_HOLEPUNCH rounds) is in `punch.rs`.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::time::{Duration, Instant};
+
+use xsalsa20poly1305::aead::{Aead, KeyInit};
+use xsalsa20poly1305::XSalsa20Poly1305;
+
+use super::messages::{Firewall, HolepunchPayload};
+use super::nat::coerce;
+use crate::crypto::{blake2b256_keyed, ns};
+use crate::encoding::{from_slice, to_vec};
+
+/// IP TTL of "low TTL" probes (open the local mapping, expire before the far NAT).
+pub const LOW_TTL: u8 = 5;
+/// Normal IP TTL.
+pub const DEFAULT_TTL: u8 = 64;
+/// Rounds of consistent probing.
+pub const CONSISTENT_ROUNDS: u32 = 10;
+/// Gap between consistent rounds.
+pub const CONSISTENT_INTERVAL: Duration = Duration::from_secs(1);
+/// Probes of random probing / birthday keep-alive.
+pub const RANDOM_PROBES: u32 = 1750;
+/// Gap between random probes.
+pub const RANDOM_INTERVAL: Duration = Duration::from_millis(20);
+/// Sockets used by the birthday strategy (including the first punch socket).
+pub const BIRTHDAY_SOCKETS: usize = 256;
+/// Pause after opening the birthday sockets.
+pub const BIRTHDAY_PAUSE: Duration = Duration::from_millis(100);
+/// Passive wait when the client is OPEN, and the server's no-progress abort.
+pub const PASSIVE_WAIT: Duration = Duration::from_secs(10);
+/// Wait when the remote firewall is still UNKNOWN after the probe round.
+pub const UNKNOWN_FIREWALL_WAIT: Duration = Duration::from_secs(1);
+/// Minimum time between random punches (`randomPunchInterval`).
+pub const RANDOM_PUNCH_INTERVAL: Duration = Duration::from_secs(20);
+/// Random punches in progress at once (`randomPunchLimit`).
+pub const RANDOM_PUNCH_LIMIT: u32 = 1;
+
+/// The 1-byte probe datagram.
+pub const PROBE: [u8; 1] = [0];
+
+/// The hole-punch secret of a finished handshake: `H256k(handshakeHash, NS_PEER_HOLEPUNCH)`.
+pub fn holepunch_secret(handshake_hash: &[u8]) -> [u8; 32] {
+    blake2b256_keyed(handshake_hash, &ns::PEER_HOLEPUNCH)
+}
+
+/// Encrypts and decrypts hole-punch payloads and computes address tokens (§9.1).
+#[derive(Clone)]
+pub struct SecurePayload {
+    cipher: XSalsa20Poly1305,
+    local_secret: [u8; 32],
+}
+
+impl std::fmt::Debug for SecurePayload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecurePayload")
+    }
+}
+
+impl SecurePayload {
+    /// `key` = the holepunch secret; `local_secret` = 32 random bytes for this connection.
+    pub fn new(key: &[u8; 32], local_secret: [u8; 32]) -> Self {
+        Self {
+            cipher: XSalsa20Poly1305::new(key.into()),
+            local_secret,
+        }
+    }
+
+    /// `nonce || secretbox(plaintext)` with a caller-chosen (random) 24-byte nonce.
+    pub fn encrypt(&self, payload: &HolepunchPayload, nonce: [u8; 24]) -> Vec<u8> {
+        let plain = to_vec(payload);
+        let mut out = nonce.to_vec();
+        // secretbox_easy = MAC || ciphertext, which is this crate's (NaCl-compatible) layout
+        match self.cipher.encrypt((&nonce).into(), plain.as_slice()) {
+            Ok(ct) => out.extend_from_slice(&ct),
+            Err(_) => return Vec::new(),
+        }
+        out
+    }
+
+    /// Decrypts and decodes; `None` for short, forged or undecodable input.
+    pub fn decrypt(&self, data: &[u8]) -> Option<HolepunchPayload> {
+        if data.len() <= 40 {
+            return None;
+        }
+        let (nonce, ct) = data.split_at(24);
+        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        let plain = self.cipher.decrypt((&nonce).into(), ct).ok()?;
+        from_slice::<HolepunchPayload>(&plain).ok()
+    }
+
+    /// `token(addr) = H256k(localSecret, host string)`.
+    pub fn token(&self, addr: &SocketAddrV4) -> [u8; 32] {
+        blake2b256_keyed(&self.local_secret, addr.ip().to_string().as_bytes())
+    }
+}
+
+/// A remote candidate address and whether its host was verified by a token echo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddr {
+    /// Address.
+    pub addr: SocketAddrV4,
+    /// Host confirmed by the token echo.
+    pub verified: bool,
+}
+
+/// What the driver must do for the puncher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PunchAction {
+    /// Send [`PROBE`] from punch socket `socket` to `dest` with IP TTL `ttl`.
+    Probe {
+        /// Index of the punch socket (0 = the first).
+        socket: usize,
+        /// Destination.
+        dest: SocketAddrV4,
+        /// IP TTL.
+        ttl: u8,
+    },
+    /// Open `count` more punch sockets and report them with [`Puncher::handle_sockets_opened`].
+    OpenSockets(usize),
+    /// Initiator: a probe arrived; connect the stream on `socket` to `from`.
+    Connected {
+        /// Index of the punch socket.
+        socket: usize,
+        /// The peer's address on that path.
+        from: SocketAddrV4,
+    },
+    /// The strategy ran out without success.
+    GaveUp,
+}
+
+#[derive(Debug, Clone)]
+enum Strategy {
+    Consistent {
+        round: u32,
+        addrs: Vec<RemoteAddr>,
+    },
+    RandomPorts {
+        host: Ipv4Addr,
+        left: u32,
+    },
+    Birthday {
+        remote: SocketAddrV4,
+        opened: bool,
+        next: usize,
+        low_ttl_rounds: u32,
+        left: u32,
+    },
+}
+
+/// The probe schedule of one punch (§9.5 "Punch strategies").
+#[derive(Debug, Clone)]
+pub struct Puncher {
+    initiator: bool,
+    strategy: Strategy,
+    sockets: usize,
+    next_at: Option<Instant>,
+    connected: bool,
+    finished: bool,
+    random: bool,
+    rng: u64,
+    out: VecDeque<PunchAction>,
+}
+
+fn pick_verified(addrs: &[RemoteAddr]) -> Option<SocketAddrV4> {
+    addrs.iter().find(|a| a.verified).map(|a| a.addr)
+}
+
+impl Puncher {
+    /// Chooses the strategy from the frozen NAT state. `None` = this pair cannot be punched
+    /// (both randomizing, or no verified remote address where one is needed).
+    pub fn start(
+        now: Instant,
+        initiator: bool,
+        local: Firewall,
+        remote: Firewall,
+        remote_addrs: &[RemoteAddr],
+        seed: u64,
+    ) -> Option<Self> {
+        if remote_addrs.is_empty() {
+            return None;
+        }
+        let local = coerce(local);
+        let remote = coerce(remote);
+        let mut p = Self {
+            initiator,
+            strategy: Strategy::Consistent {
+                round: 0,
+                addrs: Vec::new(),
+            },
+            sockets: 1,
+            next_at: None,
+            connected: false,
+            finished: false,
+            random: false,
+            rng: seed | 1,
+            out: VecDeque::new(),
+        };
+        if local == Firewall::CONSISTENT && remote == Firewall::CONSISTENT {
+            p.strategy = Strategy::Consistent {
+                round: 0,
+                addrs: remote_addrs.to_vec(),
+            };
+            // the responder waits first: the server's fast-open probe just went out
+            p.next_at = Some(if initiator {
+                now
+            } else {
+                now + CONSISTENT_INTERVAL
+            });
+            return Some(p);
+        }
+        let verified = pick_verified(remote_addrs)?;
+        p.random = true;
+        if local == Firewall::CONSISTENT && remote >= Firewall::RANDOM {
+            p.strategy = Strategy::RandomPorts {
+                host: *verified.ip(),
+                left: RANDOM_PROBES,
+            };
+            p.next_at = Some(now);
+            return Some(p);
+        }
+        if local >= Firewall::RANDOM && remote == Firewall::CONSISTENT {
+            p.strategy = Strategy::Birthday {
+                remote: verified,
+                opened: false,
+                next: 0,
+                low_ttl_rounds: 1,
+                left: RANDOM_PROBES,
+            };
+            p.out.push_back(PunchAction::Probe {
+                socket: 0,
+                dest: verified,
+                ttl: LOW_TTL,
+            });
+            p.out
+                .push_back(PunchAction::OpenSockets(BIRTHDAY_SOCKETS - 1));
+            return Some(p);
+        }
+        None
+    }
+
+    /// Whether this punch involves a randomizing NAT (counts for the limiter).
+    pub fn is_random(&self) -> bool {
+        self.random
+    }
+
+    /// Whether the initiator saw a probe.
+    pub fn is_connected(&self) -> bool {
+        self.connected
+    }
+
+    /// Whether the punch is over (connected, gave up or stopped).
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Stops probing (the connection was made another way, or aborted).
+    pub fn stop(&mut self) {
+        self.finished = true;
+        self.next_at = None;
+    }
+
+    /// The driver opened `count` more punch sockets (indices continue after the existing ones).
+    pub fn handle_sockets_opened(&mut self, now: Instant, count: usize) {
+        if self.finished {
+            return;
+        }
+        let first = self.sockets;
+        self.sockets += count;
+        if let Strategy::Birthday { remote, opened, .. } = &mut self.strategy {
+            for socket in first..self.sockets {
+                self.out.push_back(PunchAction::Probe {
+                    socket,
+                    dest: *remote,
+                    ttl: LOW_TTL,
+                });
+            }
+            *opened = true;
+            self.next_at = Some(now + BIRTHDAY_PAUSE);
+        }
+    }
+
+    /// A 1-byte probe arrived on punch socket `socket` from `from`.
+    pub fn handle_probe(&mut self, _now: Instant, socket: usize, from: SocketAddrV4) {
+        if self.finished && !self.connected {
+            return;
+        }
+        if !self.initiator {
+            // the responder echoes (its stream binds when the initiator's data arrives)
+            self.out.push_back(PunchAction::Probe {
+                socket,
+                dest: from,
+                ttl: DEFAULT_TTL,
+            });
+            return;
+        }
+        if self.connected {
+            return;
+        }
+        self.connected = true;
+        self.finished = true;
+        self.next_at = None;
+        self.out.push_back(PunchAction::Connected { socket, from });
+    }
+
+    fn random_port(&mut self) -> u16 {
+        // xorshift64*; the seed comes from the driver
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 32;
+        (1000 + (r % 64536)) as u16
+    }
+
+    fn give_up(&mut self) {
+        self.finished = true;
+        self.next_at = None;
+        self.out.push_back(PunchAction::GaveUp);
+    }
+
+    /// Advances the schedule.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let Some(at) = self.next_at else { return };
+        if now < at || self.finished {
+            return;
+        }
+        match &mut self.strategy {
+            Strategy::Consistent { round, addrs } => {
+                if *round >= CONSISTENT_ROUNDS {
+                    self.give_up();
+                    return;
+                }
+                *round += 1;
+                let tick = *round;
+                for a in addrs.iter() {
+                    // unverified addresses only every 4th round
+                    if !a.verified && tick & 3 != 0 {
+                        continue;
+                    }
+                    self.out.push_back(PunchAction::Probe {
+                        socket: 0,
+                        dest: a.addr,
+                        ttl: DEFAULT_TTL,
+                    });
+                }
+                self.next_at = Some(at + CONSISTENT_INTERVAL);
+            }
+            Strategy::RandomPorts { host, left } => {
+                if *left == 0 {
+                    self.give_up();
+                    return;
+                }
+                *left -= 1;
+                let host = *host;
+                let port = self.random_port();
+                self.out.push_back(PunchAction::Probe {
+                    socket: 0,
+                    dest: SocketAddrV4::new(host, port),
+                    ttl: DEFAULT_TTL,
+                });
+                self.next_at = Some(now + RANDOM_INTERVAL);
+            }
+            Strategy::Birthday {
+                remote,
+                opened,
+                next,
+                low_ttl_rounds,
+                left,
+            } => {
+                if !*opened {
+                    return;
+                }
+                if *left == 0 {
+                    self.give_up();
+                    return;
+                }
+                *left -= 1;
+                if *next >= self.sockets {
+                    *next = 0;
+                    *low_ttl_rounds = low_ttl_rounds.saturating_sub(1);
+                }
+                let ttl = if *low_ttl_rounds > 0 {
+                    LOW_TTL
+                } else {
+                    DEFAULT_TTL
+                };
+                self.out.push_back(PunchAction::Probe {
+                    socket: *next,
+                    dest: *remote,
+                    ttl,
+                });
+                *next += 1;
+                self.next_at = Some(now + RANDOM_INTERVAL);
+            }
+        }
+    }
+
+    /// When [`Puncher::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_at
+    }
+
+    /// The next thing to do.
+    pub fn poll_action(&mut self) -> Option<PunchAction> {
+        self.out.pop_front()
+    }
+}
+
+/// The node-wide random-punch limiter (§9.5 punch round step 1).
+#[derive(Debug, Clone, Default)]
+pub struct RandomPunchLimiter {
+    active: u32,
+    last_done: Option<Instant>,
+}
+
+impl RandomPunchLimiter {
+    /// Whether a random punch may start now.
+    pub fn allows(&self, now: Instant) -> bool {
+        self.active < RANDOM_PUNCH_LIMIT
+            && self
+                .last_done
+                .is_none_or(|t| now.saturating_duration_since(t) >= RANDOM_PUNCH_INTERVAL)
+    }
+
+    /// A random punch started.
+    pub fn begin(&mut self) {
+        self.active += 1;
+    }
+
+    /// A random punch ended (connected or given up): its time starts the interval, as
+    /// hyperdht's `_decrementRandomized` does either way.
+    pub fn end(&mut self, now: Instant) {
+        self.active = self.active.saturating_sub(1);
+        self.last_done = Some(now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dht::messages::ErrorCode;
+
+    fn a(s: &str) -> SocketAddrV4 {
+        s.parse()
+            .unwrap_or_else(|_| SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0))
+    }
+
+    #[test]
+    fn secretbox_matches_the_spec_vector() {
+        let key = hex32("82a4d8751e5f0c2548cff6232f429a18c06eb099e90f4178be6030d750c0397e");
+        let sp = SecurePayload::new(&key, [9; 32]);
+        let payload = HolepunchPayload {
+            error: ErrorCode::NONE,
+            firewall: Firewall::CONSISTENT,
+            round: 0,
+            addresses: Some(vec![a("2.2.2.2:40000")]),
+            ..HolepunchPayload::default()
+        };
+        let enc = sp.encrypt(&payload, [7; 24]);
+        assert_eq!(
+            crate::crypto::to_hex(&enc),
+            "070707070707070707070707070707070707070707070707fa71b1a4ed510d166b25bf1544679f930588d84c26dc74b30dd6b1"
+        );
+        assert_eq!(sp.decrypt(&enc), Some(payload));
+        let mut bad = enc.clone();
+        bad[30] ^= 1;
+        assert_eq!(sp.decrypt(&bad), None);
+        assert_eq!(sp.decrypt(&enc[..40]), None);
+        assert_eq!(sp.decrypt(&[]), None);
+    }
+
+    fn hex32(s: &str) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        out
+    }
+
+    #[test]
+    fn holepunch_secret_matches_the_spec_vector() {
+        let hash = "c401287ccbc34a0b2b029f471299b9b70a709e46c2a83b5cbd473be9c9769ac959587376e4aec780747eb0afb223980d8d3ae82771944e7f1aad987baa100905";
+        let mut h = [0u8; 64];
+        for (i, o) in h.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&hash[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        assert_eq!(
+            holepunch_secret(&h),
+            hex32("82a4d8751e5f0c2548cff6232f429a18c06eb099e90f4178be6030d750c0397e")
+        );
+    }
+
+    #[test]
+    fn tokens_depend_on_host_only_and_on_the_secret() {
+        let sp = SecurePayload::new(&[1; 32], [2; 32]);
+        assert_eq!(sp.token(&a("1.2.3.4:1")), sp.token(&a("1.2.3.4:9")));
+        assert_ne!(sp.token(&a("1.2.3.4:1")), sp.token(&a("1.2.3.5:1")));
+        let other = SecurePayload::new(&[1; 32], [3; 32]);
+        assert_ne!(sp.token(&a("1.2.3.4:1")), other.token(&a("1.2.3.4:1")));
+    }
+
+    fn drain(p: &mut Puncher) -> Vec<PunchAction> {
+        std::iter::from_fn(|| p.poll_action()).collect()
+    }
+
+    fn run_until(p: &mut Puncher, start: Instant, end: Instant) -> Vec<(Duration, PunchAction)> {
+        let mut out = Vec::new();
+        while let Some(t) = p.poll_timeout() {
+            if t > end {
+                break;
+            }
+            p.handle_timeout(t);
+            for act in drain(p) {
+                out.push((t - start, act));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn consistent_pair_probes_ten_rounds_then_gives_up() {
+        let now = Instant::now();
+        let addrs = [
+            RemoteAddr {
+                addr: a("1.1.1.1:1000"),
+                verified: true,
+            },
+            RemoteAddr {
+                addr: a("1.1.1.2:2000"),
+                verified: false,
+            },
+        ];
+        let mut p = Puncher::start(now, true, Firewall::CONSISTENT, Firewall::OPEN, &addrs, 1)
+            .unwrap_or_else(|| unreachable!("consistent pairs punch"));
+        assert!(!p.is_random());
+        let acts = run_until(&mut p, now, now + Duration::from_secs(60));
+        let probes: Vec<_> = acts
+            .iter()
+            .filter(|(_, a)| matches!(a, PunchAction::Probe { .. }))
+            .collect();
+        // verified: 10 rounds; unverified: rounds 4 and 8
+        assert_eq!(probes.len(), 12);
+        assert_eq!(probes[0].0, Duration::ZERO);
+        assert!(
+            matches!(acts.last(), Some((t, PunchAction::GaveUp)) if *t == Duration::from_secs(10))
+        );
+        // the responder starts after one interval and echoes probes
+        let mut r = Puncher::start(
+            now,
+            false,
+            Firewall::CONSISTENT,
+            Firewall::CONSISTENT,
+            &addrs,
+            1,
+        )
+        .unwrap_or_else(|| unreachable!());
+        assert_eq!(r.poll_timeout(), Some(now + CONSISTENT_INTERVAL));
+        r.handle_probe(now, 0, a("9.9.9.9:9"));
+        assert_eq!(
+            drain(&mut r),
+            vec![PunchAction::Probe {
+                socket: 0,
+                dest: a("9.9.9.9:9"),
+                ttl: DEFAULT_TTL
+            }]
+        );
+    }
+
+    #[test]
+    fn initiator_connects_on_the_first_probe_only() {
+        let now = Instant::now();
+        let addrs = [RemoteAddr {
+            addr: a("1.1.1.1:1000"),
+            verified: true,
+        }];
+        let mut p = Puncher::start(
+            now,
+            true,
+            Firewall::CONSISTENT,
+            Firewall::CONSISTENT,
+            &addrs,
+            1,
+        )
+        .unwrap_or_else(|| unreachable!());
+        p.handle_timeout(now);
+        drain(&mut p);
+        p.handle_probe(now, 0, a("1.1.1.1:1000"));
+        p.handle_probe(now, 0, a("1.1.1.1:1001"));
+        assert_eq!(
+            drain(&mut p),
+            vec![PunchAction::Connected {
+                socket: 0,
+                from: a("1.1.1.1:1000")
+            }]
+        );
+        assert!(p.is_connected() && p.is_finished());
+        assert_eq!(p.poll_timeout(), None);
+    }
+
+    #[test]
+    fn random_remote_gets_1750_random_ports_on_the_verified_host_20ms_apart() {
+        let now = Instant::now();
+        let unverified = [RemoteAddr {
+            addr: a("1.1.1.1:0"),
+            verified: false,
+        }];
+        assert!(Puncher::start(
+            now,
+            true,
+            Firewall::CONSISTENT,
+            Firewall::RANDOM,
+            &unverified,
+            1
+        )
+        .is_none());
+        let addrs = [RemoteAddr {
+            addr: a("1.1.1.1:0"),
+            verified: true,
+        }];
+        let mut p = Puncher::start(now, true, Firewall::CONSISTENT, Firewall::RANDOM, &addrs, 7)
+            .unwrap_or_else(|| unreachable!());
+        assert!(p.is_random());
+        let acts = run_until(&mut p, now, now + Duration::from_secs(120));
+        let probes: Vec<SocketAddrV4> = acts
+            .iter()
+            .filter_map(|(_, a)| match a {
+                PunchAction::Probe { dest, .. } => Some(*dest),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(probes.len(), 1750);
+        assert!(probes.iter().all(|d| *d.ip() == Ipv4Addr::new(1, 1, 1, 1)));
+        assert!(probes.iter().all(|d| d.port() >= 1000));
+        let distinct: std::collections::HashSet<u16> =
+            probes.iter().map(SocketAddrV4::port).collect();
+        assert!(
+            distinct.len() > 1500,
+            "ports look random: {}",
+            distinct.len()
+        );
+        let (t, last) = acts
+            .last()
+            .cloned()
+            .unwrap_or((Duration::ZERO, PunchAction::GaveUp));
+        assert_eq!(last, PunchAction::GaveUp);
+        assert_eq!(t, RANDOM_INTERVAL * 1750);
+        // both randomizing: no strategy
+        assert!(Puncher::start(now, true, Firewall::RANDOM, Firewall::RANDOM, &addrs, 1).is_none());
+    }
+
+    #[test]
+    fn birthday_opens_256_sockets_then_cycles_low_ttl_first() {
+        let now = Instant::now();
+        let addrs = [RemoteAddr {
+            addr: a("1.1.1.1:4000"),
+            verified: true,
+        }];
+        let mut p = Puncher::start(now, true, Firewall::RANDOM, Firewall::CONSISTENT, &addrs, 1)
+            .unwrap_or_else(|| unreachable!());
+        let first = drain(&mut p);
+        assert_eq!(first[1], PunchAction::OpenSockets(255));
+        p.handle_sockets_opened(now, 255);
+        let opening = drain(&mut p);
+        assert_eq!(opening.len(), 255);
+        assert!(opening
+            .iter()
+            .all(|a| matches!(a, PunchAction::Probe { ttl: LOW_TTL, .. })));
+        assert_eq!(p.poll_timeout(), Some(now + BIRTHDAY_PAUSE));
+        let acts = run_until(&mut p, now, now + Duration::from_secs(120));
+        let ttls: Vec<u8> = acts
+            .iter()
+            .filter_map(|(_, a)| match a {
+                PunchAction::Probe { ttl, .. } => Some(*ttl),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ttls.len(), 1750);
+        assert!(ttls[..256].iter().all(|t| *t == LOW_TTL));
+        assert!(ttls[256..].iter().all(|t| *t == DEFAULT_TTL));
+        // a probe on any birthday socket connects through that socket
+        let mut q = Puncher::start(now, true, Firewall::RANDOM, Firewall::CONSISTENT, &addrs, 1)
+            .unwrap_or_else(|| unreachable!());
+        drain(&mut q);
+        q.handle_sockets_opened(now, 255);
+        drain(&mut q);
+        q.handle_probe(now, 77, a("1.1.1.1:4000"));
+        assert_eq!(
+            drain(&mut q),
+            vec![PunchAction::Connected {
+                socket: 77,
+                from: a("1.1.1.1:4000")
+            }]
+        );
+    }
+
+    #[test]
+    fn limiter_allows_one_at_a_time_and_20s_apart() {
+        let now = Instant::now();
+        let mut l = RandomPunchLimiter::default();
+        assert!(l.allows(now));
+        l.begin();
+        assert!(!l.allows(now));
+        l.end(now);
+        assert!(!l.allows(now + Duration::from_secs(19)));
+        assert!(l.allows(now + Duration::from_secs(20)));
+        // a failed punch also starts the interval
+        let later = now + Duration::from_secs(30);
+        l.begin();
+        l.end(later);
+        assert!(!l.allows(later + Duration::from_secs(5)));
+        assert!(l.allows(later + Duration::from_secs(20)));
+    }
+}
