@@ -162,7 +162,9 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "no single connection on each side within 15 s: {seen:?}"
+            "no single connection on each side within 15 s: {seen:?}; rust peers (client, attempts): {:?}; stats {:?}",
+            swarm.peers().iter().map(|p| (p.client, p.attempts)).collect::<Vec<_>>(),
+            swarm.stats()
         );
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
