@@ -194,7 +194,7 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
 }
 
 #[test]
-#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); run with --ignored"]
+#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); to run it, remove this attribute: --ignored does not reach the re-exec inside the namespace"]
 fn duplicate_pair_on_a_js_testnet() {
     if common::netns::run_inside("duplicate_pair_on_a_js_testnet", 0) {
         return;
@@ -208,7 +208,7 @@ fn duplicate_pair_on_a_js_testnet() {
 }
 
 #[test]
-#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); run with --ignored"]
+#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); to run it, remove this attribute: --ignored does not reach the re-exec inside the namespace"]
 fn duplicate_pair_on_a_rust_testnet() {
     if common::netns::run_inside("duplicate_pair_on_a_rust_testnet", 0) {
         return;
