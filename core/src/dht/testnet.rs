@@ -52,6 +52,12 @@ impl Testnet {
         Ok(Self { nodes, bootstrap })
     }
 
+    /// Hands the nodes and the bootstrap address to the caller, who then owns their lifetime
+    /// (dropping a [`Dht`] clone does not stop it: call [`Dht::destroy`]).
+    pub fn into_parts(mut self) -> (Vec<Dht>, SocketAddrV4) {
+        (std::mem::take(&mut self.nodes), self.bootstrap)
+    }
+
     /// Stops every node.
     pub fn destroy(&self) {
         for n in &self.nodes {
