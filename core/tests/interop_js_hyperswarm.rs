@@ -72,6 +72,15 @@ impl Js {
     }
 }
 
+/// Diagnosis: `RUST_LOG=p2pswarm=debug` logs the Rust side, `HS_PEER_DEBUG=1` the JS peer's
+/// connection life cycle (both on stderr).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -93,6 +102,8 @@ async fn js_testnet() -> (Js, SocketAddrV4) {
 
 /// Both peers server+client on one topic: exactly one connection each, messages both ways.
 async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
+    logs();
+    eprintln!("=== duplicate_pair rust_seed {rust_seed:#x} js_seed {js_seed:#x}");
     let topic = [0x5au8; 32];
     let js_pk = KeyPair::from_seed(&[js_seed; 32]).public_key().to_hex();
     let dht = Dht::bind_with_key_pair(
@@ -194,7 +205,6 @@ async fn duplicate_pair(boot: SocketAddrV4, rust_seed: u8, js_seed: u8) {
 }
 
 #[test]
-#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); to run it, remove this attribute: --ignored does not reach the re-exec inside the namespace"]
 fn duplicate_pair_on_a_js_testnet() {
     if common::netns::run_inside("duplicate_pair_on_a_js_testnet", 0) {
         return;
@@ -208,7 +218,6 @@ fn duplicate_pair_on_a_js_testnet() {
 }
 
 #[test]
-#[ignore = "flaky since hole punching landed: in ~1 of 3 runs Rust keeps a connection JS does not have (see issue 7 note); to run it, remove this attribute: --ignored does not reach the re-exec inside the namespace"]
 fn duplicate_pair_on_a_rust_testnet() {
     if common::netns::run_inside("duplicate_pair_on_a_rust_testnet", 0) {
         return;
@@ -222,6 +231,7 @@ fn duplicate_pair_on_a_rust_testnet() {
 
 /// One side server only, the other client only: one connection each way, messages both ways.
 async fn one_role_each(boot: SocketAddrV4, rust_server: bool, rust_seed: u8, js_seed: u8) {
+    logs();
     let topic = [0x5bu8 ^ rust_seed; 32];
     let js_pk = KeyPair::from_seed(&[js_seed; 32]).public_key().to_hex();
     let dht = Dht::bind_with_key_pair(

@@ -79,10 +79,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
         Self::from_engine(raw, Engine::from_handshake(handshake, config))
     }
 
-    /// Drives an engine built from a finished handshake.
+    /// Drives an engine built from a finished handshake. The header frame is handed to the
+    /// transport at once, as the JS stream writes it on start, not at the first poll: the peer
+    /// learns of the stream even while the application has not touched it yet (a hyperdht
+    /// server binds its stream to the client's first packet and drops it unseen after 10 s).
+    /// A transport that is not ready keeps the header for the next poll.
     pub fn from_engine(raw: T, engine: Engine) -> Self {
         let mut s = Self::wrap(raw, engine);
         s.engine.start(now());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        // An error here is recorded in the engine and reported by the next call.
+        let _ = s.poll_flush_out(&mut cx);
         s
     }
 

@@ -493,18 +493,22 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Runs `f` on the state, then the engine's outputs; events are sent after unlocking (a
-/// dropped event may drop a connection, which locks the state).
+/// Runs `f` on the state, then the engine's outputs. Events are queued while the state is
+/// locked, so that they reach the user in the engine's order even when two tasks drive the
+/// engine at once; events the user can no longer receive are dropped after unlocking (a
+/// dropped connection locks the state).
 fn with<R>(shared: &Arc<Shared>, f: impl FnOnce(&mut State) -> R) -> R {
-    let (r, out) = {
+    let (r, undelivered) = {
         let mut st = lock(&shared.state);
         let r = f(&mut st);
         let out = drive(shared, &mut st);
-        (r, out)
+        let undelivered: Vec<SwarmEvent> = out
+            .into_iter()
+            .filter_map(|e| shared.events.send(e).err().map(|e| e.0))
+            .collect();
+        (r, undelivered)
     };
-    for e in out {
-        let _ = shared.events.send(e);
-    }
+    drop(undelivered);
     shared.timer.notify_one();
     r
 }
@@ -587,22 +591,29 @@ fn run_action(shared: &Arc<Shared>, st: &mut State, a: Action) {
                 drop(s);
                 let result = dht.connect_with(&kp, &key).await;
                 let Some(s) = weak.upgrade() else { return };
-                with(&s, |st| {
-                    st.dials.remove(&conn);
+                let late = with(&s, |st| {
+                    // Not live: the engine closed the attempt (a duplicate won) while the dial
+                    // finished; its connection is dropped below, outside the lock (the peer
+                    // gets a DESTROY, as when JS destroys a losing attempt).
+                    let live = st.dials.remove(&conn).is_some();
                     let now = Instant::now();
                     match result {
+                        Ok(c) if !live => Some(c),
                         Ok(c) => {
                             st.pending.insert(conn, (c, true));
                             st.engine.handle_opened(now, conn);
+                            None
                         }
                         Err(e) => {
                             tracing::debug!(peer = %key, error = %e, "swarm connect failed");
                             let holepunch = e.to_string().to_ascii_lowercase().contains("punch");
                             st.engine.handle_attempt_error(conn, holepunch);
                             st.engine.handle_closed(now, conn);
+                            None
                         }
                     }
                 });
+                drop(late);
             });
             st.dials.insert(conn, h);
         }

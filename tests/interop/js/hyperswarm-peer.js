@@ -18,6 +18,11 @@ const [bh, bp] = arg('--bootstrap').split(':')
 const server = process.argv.includes('--server')
 const client = process.argv.includes('--client')
 
+// HS_PEER_DEBUG=1: connection life cycle on stderr.
+function debug (msg) {
+  if (process.env.HS_PEER_DEBUG) process.stderr.write('[js ' + new Date().toISOString() + '] ' + msg + '\n')
+}
+
 let idle = null
 function resetIdle () {
   clearTimeout(idle)
@@ -27,9 +32,21 @@ function resetIdle () {
 async function main () {
   resetIdle()
   const swarm = new Hyperswarm({ seed: Buffer.from(arg('--seed'), 'hex'), bootstrap: [{ host: bh, port: Number(bp) }] })
+  if (process.env.HS_PEER_DEBUG) {
+    const connect = swarm.dht.connect.bind(swarm.dht)
+    swarm.dht.connect = (publicKey, opts) => {
+      const s = connect(publicKey, opts)
+      debug('dial ' + publicKey.toString('hex').slice(0, 8))
+      s.on('open', () => debug('dial open'))
+      s.on('close', () => debug('dial close error=' + (s.errored ? s.errored.message || s.errored.code : 'none')))
+      return s
+    }
+  }
   swarm.on('connection', (socket, info) => {
     const pk = info.publicKey.toString('hex')
     console.log('connection ' + pk)
+    debug('connection initiator=' + socket.isInitiator + ' raw=' + (socket.rawStream && socket.rawStream.id) + ' remote=' + (socket.rawStream && socket.rawStream.remoteHost + ':' + socket.rawStream.remotePort))
+    socket.on('close', () => debug('close initiator=' + socket.isInitiator + ' error=' + (socket.errored ? socket.errored.message || socket.errored.code : 'none') + ' read=' + socket.rawBytesRead + ' written=' + socket.rawBytesWritten))
     socket.on('data', (d) => console.log('data ' + pk + ' ' + d.toString()))
     socket.on('error', () => {})
     socket.write('hello from js')
