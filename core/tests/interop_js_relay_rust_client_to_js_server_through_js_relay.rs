@@ -54,7 +54,10 @@ fn rust_client_to_js_server_through_js_relay() {
         .expect("connect");
         assert_eq!(conn.remote_public_key(), Some(&server_pk));
         let path = conn.get_ref().remote().expect("connected").addr;
-        assert_eq!(path, relay_addr, "the Rust stream runs to the relay");
+        assert!(
+            relay_addr.contains(&path),
+            "the Rust stream runs to the relay: {path} vs {relay_addr:?}"
+        );
         let mut pairs = vec![line(&mut relay_out).await, line(&mut relay_out).await];
         pairs.sort();
         assert_eq!(pairs, ["pair false", "pair true"]);

@@ -475,33 +475,6 @@ pub(crate) fn serve_handshake(
     }
     let we_open = our_firewall(rpc) == Firewall::OPEN;
     let client_open = remote_payload.firewall == Firewall::OPEN;
-    // hole punching is set up unless either side is reachable or the client came directly
-    let mut slot = None;
-    if error == ErrorCode::NONE && !we_open && !client_open && !direct {
-        let (stx, srx) = mpsc::channel(super::punch::REQUEST_QUEUE);
-        if let Some(i) = servers.alloc_slot(stx) {
-            slot = Some((i, srx));
-        }
-    }
-    let mut reply = NoisePayload::with_version(1);
-    reply.error = error;
-    reply.firewall = our_firewall(rpc);
-    reply.addresses4 = our_addresses(rpc, socket);
-    if !we_open {
-        reply.holepunch = Some(HolepunchInfo {
-            id: slot.as_ref().map_or(0, |(i, _)| *i as u64),
-            relays: servers.relays_of(target),
-        });
-    }
-    if let Some(s) = &stream {
-        reply.udx = Some(UdxInfo {
-            version: 1,
-            reusable_socket: false,
-            id: u64::from(s.id()),
-            seq: 0,
-        });
-        reply.secret_stream = Some(SecretStreamInfo { version: 1 });
-    }
     // §10: our relay (fresh token) wins over the client's; the choosing side is initiator
     let relay_plan = match (relay_through, &remote_payload.relay_through) {
         (Some(relay), _) => Some(RelayPlan {
@@ -516,7 +489,54 @@ pub(crate) fn serve_handshake(
         }),
         (None, None) => None,
     };
-    if let Some(plan) = relay_plan.filter(|p| p.is_initiator) {
+    // A blind relay carries the connection when one is in play and neither side is reachable.
+    // We do not hole-punch then (hyperdht punches in parallel and later moves the stream to
+    // the punched path; our streams cannot change sockets, so the relay path is final): the
+    // client's PEER_HOLEPUNCH rounds name a slot that does not exist and go unanswered.
+    let relaying = error == ErrorCode::NONE && !we_open && !client_open && !direct;
+    let relay_plan = relay_plan.filter(|_| relaying);
+    // hole punching is set up unless either side is reachable or the client came directly
+    let mut slot = None;
+    if error == ErrorCode::NONE && !we_open && !client_open && !direct && relay_plan.is_none() {
+        let (stx, srx) = mpsc::channel(super::punch::REQUEST_QUEUE);
+        if let Some(i) = servers.alloc_slot(stx) {
+            slot = Some((i, srx));
+        }
+    }
+    let mut reply = NoisePayload::with_version(1);
+    reply.error = error;
+    reply.firewall = our_firewall(rpc);
+    reply.addresses4 = our_addresses(rpc, socket);
+    if !we_open {
+        reply.holepunch = Some(HolepunchInfo {
+            id: slot.as_ref().map_or(
+                if relay_plan.is_some() {
+                    MAX_SLOTS as u64
+                } else {
+                    0
+                },
+                |(i, _)| *i as u64,
+            ),
+            relays: servers.relays_of(target),
+        });
+    }
+    if let Some(s) = &stream {
+        reply.udx = Some(UdxInfo {
+            version: 1,
+            reusable_socket: false,
+            id: u64::from(s.id()),
+            seq: 0,
+        });
+        reply.secret_stream = Some(SecretStreamInfo { version: 1 });
+    }
+    if let Some(plan) = relay_plan
+        .filter(|p| p.is_initiator)
+        .or(relay_through.map(|relay| RelayPlan {
+            relay,
+            is_initiator: true,
+            token: random_array(),
+        }))
+    {
         reply.relay_through = Some(RelayThroughInfo::new(plan.relay, plan.token));
     }
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
@@ -533,6 +553,37 @@ pub(crate) fn serve_handshake(
         });
     };
     let remote_id = udx.id as u32;
+    if let Some(plan) = relay_plan {
+        // the relay-side stream replaces the one announced in msg2 (the peer only ever sends
+        // to the id the relay gives it)
+        drop(stream);
+        let pairing = pair_through(rpc.clone(), servers.clone(), relay_kp, plan);
+        tokio::spawn(async move {
+            match pairing.await {
+                Ok(stream) => {
+                    let mut conn = SecretStream::from_handshake(stream, result, &stream_config());
+                    // our header goes out at once (as the JS stream does on start): our first
+                    // packet is what connects the relay's stream towards us, so the client's
+                    // packets stop being dropped there
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        tokio::io::AsyncWriteExt::flush(&mut conn),
+                    )
+                    .await;
+                    tracing::debug!(client = %remote_key, "server accepted a relayed connection");
+                    if tx.try_send(conn).is_err() {
+                        tracing::warn!("server connection queue full; dropping a connection");
+                    }
+                }
+                Err(e) => tracing::debug!(client = %remote_key, error = %e, "relay failed"),
+            }
+        });
+        return Some(Served {
+            msg2,
+            punch: None,
+            session: None,
+        });
+    }
     if let Some((slot, requests)) = slot {
         if stream.accept_first_packet(remote_id).is_err() {
             servers.free_slot(slot);
@@ -543,29 +594,7 @@ pub(crate) fn serve_handshake(
             });
         }
         let secret = holepunch_secret(&result.hash);
-        // the punched path and the blind relay race; the first delivers the connection
-        let once = Arc::new(Mutex::new(Some((result, tx))));
-        if let Some(plan) = relay_plan {
-            let once = once.clone();
-            let pairing = pair_through(rpc.clone(), servers.clone(), relay_kp, plan);
-            tokio::spawn(async move {
-                let Ok(stream) = pairing.await else {
-                    return;
-                };
-                let Some((result, tx)) = lock(&once).take() else {
-                    return; // the punch won; dropping the stream ends the relay connection
-                };
-                let conn = SecretStream::from_handshake(stream, result, &stream_config());
-                tracing::debug!(client = %remote_key, "server accepted a relayed connection");
-                if tx.try_send(conn).is_err() {
-                    tracing::warn!("server connection queue full; dropping a connection");
-                }
-            });
-        }
         let deliver = Box::new(move |stream: UdxStream| {
-            let Some((result, tx)) = lock(&once).take() else {
-                return;
-            };
             let conn = SecretStream::from_handshake(stream, result, &stream_config());
             tracing::debug!(client = %remote_key, "server accepted a punched connection");
             if tx.try_send(conn).is_err() {
@@ -979,8 +1008,8 @@ async fn complete(
             &stream_config(),
         ));
     }
-    // §10: the server's relay wins; otherwise ours. The relay races the LAN shortcut and the
-    // hole punch; the first path that works carries the connection.
+    // §10: the server's relay wins; otherwise ours. With a relay in play it carries the
+    // connection (no LAN shortcut or hole punch: the stream could not move to that path later).
     let relay_plan = match (&remote_payload.relay_through, ctx.our_relay) {
         (Some(r), _) => Some(RelayPlan {
             relay: r.public_key,
@@ -1009,22 +1038,11 @@ async fn complete(
     let (path, relayed_path) = match relay_plan {
         None => (punch.await?, false),
         Some(plan) => {
+            // relay only: the server does not punch while relaying either (see
+            // `serve_handshake`), so both sides end up on the same path
+            drop(punch);
             let pairing = pair_through(rpc.clone(), servers.clone(), ctx.key_pair.clone(), plan);
-            tokio::pin!(punch);
-            tokio::pin!(pairing);
-            tokio::select! {
-                r = &mut punch => match r {
-                    Ok(s) => (s, false),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "hole punch failed; waiting for the blind relay");
-                        (pairing.await?, true)
-                    }
-                },
-                r = &mut pairing => match r {
-                    Ok(s) => (s, true),
-                    Err(_) => (punch.await?, false),
-                },
-            }
+            (pairing.await?, true)
         }
     };
     tracing::debug!(server = %remote, relayed = relayed_path, "connected");

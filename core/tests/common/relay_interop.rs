@@ -60,8 +60,9 @@ pub async fn js_testnet() -> (Child, SocketAddrV4) {
     (child, boot)
 }
 
-/// A JS blind-relay server: the process, its output, its key (hex) and its DHT address.
-pub async fn js_relay(boot: SocketAddrV4, seed: u8) -> (Child, Lines, PublicKey, SocketAddr) {
+/// A JS blind-relay server: the process, its output, its key and the addresses of its two DHT
+/// sockets (a relayed stream runs to one of them).
+pub async fn js_relay(boot: SocketAddrV4, seed: u8) -> (Child, Lines, PublicKey, [SocketAddr; 2]) {
     let (child, mut out) = node(&[
         "blind-relay-server.js",
         "--bootstrap",
@@ -73,8 +74,9 @@ pub async fn js_relay(boot: SocketAddrV4, seed: u8) -> (Child, Lines, PublicKey,
     let mut parts = ready.split(' ');
     assert_eq!(parts.next(), Some("relay"), "{ready}");
     let pk = PublicKey(p2pswarm::crypto::parse_hex32(parts.next().expect("key")));
-    let addr = parts.next().expect("addr").parse().expect("relay addr");
-    (child, out, pk, addr)
+    let mut addr = || -> SocketAddr { parts.next().expect("addr").parse().expect("relay addr") };
+    let addrs = [addr(), addr()];
+    (child, out, pk, addrs)
 }
 
 /// A default (ephemeral, firewalled) Rust peer.

@@ -6,7 +6,7 @@
 //
 //   node blind-relay-server.js --bootstrap HOST:PORT --seed HEX
 //
-// stdout: `relay PKHEX HOST:PORT` once listening, then `pair INITIATOR` for every matched half
+// stdout: `relay PKHEX HOST:PORT HOST:PORT` (its DHT server and client sockets) once listening, then `pair INITIATOR` for every matched half
 // (`pair true` / `pair false`). Runs until killed (bounded by --timeout-ms, default 120000).
 
 const DHT = require('hyperdht')
@@ -43,7 +43,8 @@ async function main () {
   const keyPair = DHT.keyPair(SEED)
   await server.listen(keyPair)
   const a = node.address()
-  console.log('relay ' + keyPair.publicKey.toString('hex') + ' ' + a.host + ':' + a.port)
+  const c = node.io.clientSocket.address()
+  console.log('relay ' + keyPair.publicKey.toString('hex') + ' ' + a.host + ':' + a.port + ' ' + a.host + ':' + c.port)
 }
 
 main().catch((e) => { console.log('error ' + (e.code || 'ERR') + ' ' + e.message); process.exit(1) })
