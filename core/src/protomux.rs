@@ -189,12 +189,11 @@ impl Mux {
     /// Opens a channel: returns our id and the frame to send. Pairs with a pending remote open
     /// of the same protocol and id (reported as [`Event::Opened`] at once).
     pub fn open(&mut self, protocol: &str, id: Option<&[u8]>, handshake: &[u8]) -> (u64, Vec<u8>) {
-        let idx = match self.local.iter().position(Option::is_none) {
-            Some(i) => i,
-            None => {
-                self.local.push(None);
-                self.local.len() - 1
-            }
+        let idx = if let Some(i) = self.local.iter().position(Option::is_none) {
+            i
+        } else {
+            self.local.push(None);
+            self.local.len() - 1
         };
         let local_id = idx as u64 + 1;
         let id = id.filter(|b| !b.is_empty()).map(<[u8]>::to_vec);
@@ -307,19 +306,18 @@ impl Mux {
         let Some(Some(r)) = self.remote.get_mut(idx) else {
             return Ok(()); // closed channel: ignore, as JS
         };
-        match r.local_id {
-            Some(local_id) => self.events.push_back(Event::Message {
+        if let Some(local_id) = r.local_id {
+            self.events.push_back(Event::Message {
                 local_id,
                 kind,
                 payload,
-            }),
-            None => {
-                self.buffered += payload.len();
-                if self.buffered > MAX_BUFFERED {
-                    return Err(Error::Backlog);
-                }
-                r.pending.push((kind, payload));
+            });
+        } else {
+            self.buffered += payload.len();
+            if self.buffered > MAX_BUFFERED {
+                return Err(Error::Backlog);
             }
+            r.pending.push((kind, payload));
         }
         Ok(())
     }

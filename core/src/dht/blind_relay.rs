@@ -292,7 +292,7 @@ impl std::fmt::Debug for RelayState {
         f.debug_struct("RelayState")
             .field("pending", &self.pending.len())
             .field("stats", &self.stats)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
@@ -400,7 +400,6 @@ async fn run_session(state: Arc<Mutex<RelayState>>, session: u64, mut conn: Conn
                         }
                     }
                 }
-                Event::Opened { .. } => {}
                 Event::Closed { .. } => break 'outer,
                 Event::Message {
                     local_id,
@@ -434,7 +433,7 @@ async fn run_session(state: Arc<Mutex<RelayState>>, session: u64, mut conn: Conn
                     }
                     _ => {}
                 },
-                Event::Message { .. } => {}
+                Event::Opened { .. } | Event::Message { .. } => {}
             }
         }
     }
@@ -480,8 +479,8 @@ fn on_pair(state: &Mutex<RelayState>, p: Pair, half: Half) -> bool {
     let Some([Some(resp), Some(init)]) = s.pending.remove(&p.token) else {
         return false;
     };
-    match join(&resp, &init) {
-        Some((rs, is)) => {
+    if let Some((rs, is)) = join(&resp, &init) {
+        {
             s.stats.matched += 1;
             drop(s);
             let _ = resp.tx.try_send(Paired {
@@ -495,10 +494,9 @@ fn on_pair(state: &Mutex<RelayState>, p: Pair, half: Half) -> bool {
                 stream: is,
             });
         }
-        None => {
-            s.stats.cancelled += 1;
-            tracing::warn!("blind relay: the two halves are on different sockets; not paired");
-        }
+    } else {
+        s.stats.cancelled += 1;
+        tracing::warn!("blind relay: the two halves are on different sockets; not paired");
     }
     false
 }

@@ -776,7 +776,9 @@ trait Pipe: Sized {
 impl<T> Pipe for T {}
 
 /// Client connect flow: FIND_PEER, then PEER_HANDSHAKE through the nodes that know the server,
-/// then a UDX stream to the server (directly or over a punched path) and a secret stream on it.
+/// then a UDX stream to the server (directly, over a punched path or through a blind relay) and
+/// a secret stream on it.
+#[allow(clippy::too_many_lines)]
 pub async fn connect(
     rpc: &DhtNode,
     servers: &Arc<Servers>,
