@@ -352,6 +352,11 @@ impl SwarmConnection {
         self.is_initiator
     }
 
+    /// Where the UDX stream runs to: the peer, or a blind relay's address when relayed.
+    pub fn remote_address(&self) -> Option<std::net::SocketAddr> {
+        self.conn.get_ref().remote().map(|r| r.addr)
+    }
+
     /// Encrypted bytes read and written so far (frames incl. keep-alives).
     pub fn raw_bytes(&self) -> (u64, u64) {
         (
