@@ -6,7 +6,7 @@
 //! matched a pairing, and 64 KiB flows each way intact (tests/nat/relay-cell.sh, with this
 //! binary's `nat_peer` as a swarm peer).
 
-#![allow(clippy::panic)]
+#![allow(clippy::panic, clippy::too_many_lines)]
 
 mod common;
 
@@ -58,7 +58,7 @@ fn nat_peer() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(60_000),
     );
-    let server = args.iter().any(|a| *a == "server");
+    let server = args.contains(&"server");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
