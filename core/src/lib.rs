@@ -5,6 +5,7 @@ pub mod crypto;
 pub mod dht;
 pub mod encoding;
 pub mod noise;
+pub mod protomux;
 pub mod rpc;
 pub mod runtime;
 pub mod secret_stream;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 
-use super::connect::{self, ConnectError, Connection, FirewallFn, Servers};
+use super::connect::{self, ConnectError, ConnectOptions, Connection, FirewallFn, Servers};
 use super::messages::{
     commands, Announce, LookupRawReply, MutableGetResponse, MutablePutRequest, PeerRecord,
 };
@@ -155,7 +155,26 @@ impl Dht {
 
     /// Connects to the server listening on `remote` with this node's key pair.
     pub async fn connect(&self, remote: &PublicKey) -> Result<Connection, ConnectError> {
-        connect::connect(&self.rpc, &self.servers, &self.key_pair, remote).await
+        connect::connect(
+            &self.rpc,
+            &self.servers,
+            &self.key_pair,
+            remote,
+            &ConnectOptions::default(),
+        )
+        .await
+    }
+
+    /// Connects with options (`relay_through`: a blind relay to fall back on) and, if given,
+    /// another key pair.
+    pub async fn connect_with_options(
+        &self,
+        key_pair: Option<&KeyPair>,
+        remote: &PublicKey,
+        opts: &ConnectOptions,
+    ) -> Result<Connection, ConnectError> {
+        let kp = key_pair.unwrap_or(&self.key_pair);
+        connect::connect(&self.rpc, &self.servers, kp, remote, opts).await
     }
 
     /// Connects with another key pair.
@@ -164,7 +183,14 @@ impl Dht {
         key_pair: &KeyPair,
         remote: &PublicKey,
     ) -> Result<Connection, ConnectError> {
-        connect::connect(&self.rpc, &self.servers, key_pair, remote).await
+        connect::connect(
+            &self.rpc,
+            &self.servers,
+            key_pair,
+            remote,
+            &ConnectOptions::default(),
+        )
+        .await
     }
 
     /// Listens on `key_pair`: announces it on the DHT (and keeps the announcement fresh) and
@@ -582,6 +608,13 @@ impl Server {
     /// The key clients connect to.
     pub fn public_key(&self) -> &PublicKey {
         self.key_pair.public_key()
+    }
+
+    /// Names a blind relay (hyperdht's server `relayThrough`) in later handshake replies: a
+    /// client that cannot be hole-punched meets us there. The server's relay wins over the
+    /// client's.
+    pub fn set_relay_through(&self, relay: Option<PublicKey>) {
+        self.dht.servers.set_relay_through(&self.target, relay);
     }
 
     /// The next incoming connection (`None` once closed).

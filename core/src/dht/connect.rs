@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::blind_relay::{pair_through, RelayPlan};
 use super::holepunch::{holepunch_secret, RandomPunchLimiter, PASSIVE_WAIT};
 use super::messages::{
     commands, ErrorCode, Firewall, Handshake, Holepunch, HolepunchInfo, Mode, NoisePayload,
-    RelayInfo, SecretStreamInfo, UdxInfo,
+    RelayInfo, RelayThroughInfo, SecretStreamInfo, UdxInfo,
 };
 use super::punch::{ClientPunchInput, ServerHpRequest, ServerPunchPlan, SessionInput};
 use crate::crypto::{ns, random_array, KeyPair, PublicKey};
@@ -83,6 +84,31 @@ pub enum ConnectError {
     /// A relayed PEER_HOLEPUNCH request got no answer (REQUEST_TIMEOUT).
     #[error("request timed out")]
     RequestTimeout,
+    /// The blind relay did not pair us within 15 s (or its connection failed) and no other
+    /// path worked (RELAY_ABORTED).
+    #[error("blind relay aborted")]
+    RelayAborted,
+}
+
+/// Per-connect options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectOptions {
+    /// A blind-relay server's key to fall back on (hyperdht's `relayThrough`): sent in our
+    /// handshake payload; the server's relay wins if it names one too.
+    pub relay_through: Option<PublicKey>,
+    /// `false`: neither the LAN shortcut nor hole punching is tried for a firewalled server
+    /// (JS `holepunch: () => false` with `localConnection: false`), so only a blind relay (or
+    /// a reachable server) can carry the connection. Default `true`.
+    pub holepunch: bool,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            relay_through: None,
+            holepunch: true,
+        }
+    }
 }
 
 /// Decides whether a server accepts a client: `true` rejects (as the JS `firewall` option).
@@ -92,6 +118,8 @@ struct ServerEntry {
     key_pair: KeyPair,
     firewall: Option<FirewallFn>,
     tx: mpsc::Sender<Connection>,
+    /// The blind relay this server asks clients to meet it at (`relayThrough`).
+    relay_through: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for ServerEntry {
@@ -156,9 +184,17 @@ impl Servers {
                 key_pair,
                 firewall,
                 tx,
+                relay_through: None,
             },
         );
         true
+    }
+
+    /// Sets the blind relay a hosted server names in its handshake replies (`relayThrough`).
+    pub fn set_relay_through(&self, target: &[u8; 32], relay: Option<PublicKey>) {
+        if let Some(e) = lock(&self.map).get_mut(target) {
+            e.relay_through = relay;
+        }
     }
 
     /// Stops hosting a key.
@@ -229,7 +265,7 @@ fn v4(a: SocketAddr) -> Option<SocketAddrV4> {
     }
 }
 
-fn new_stream(socket: &UdxSocket) -> Option<UdxStream> {
+pub(crate) fn new_stream(socket: &UdxSocket) -> Option<UdxStream> {
     for _ in 0..16 {
         let id = u32::from_le_bytes(random_array());
         if let Ok(s) = socket.create_stream(id, UdxConfig::default()) {
@@ -390,7 +426,7 @@ pub(crate) struct Served {
 pub(crate) fn serve_handshake(
     rpc: &DhtNode,
     socket: &UdxSocket,
-    servers: &Servers,
+    servers: &Arc<Servers>,
     target: &[u8; 32],
     hs: &Handshake,
     client_addr: SocketAddrV4,
@@ -408,11 +444,17 @@ pub(crate) fn serve_handshake(
             });
         }
     }
-    let (key_pair, firewall, tx) = {
+    let (key_pair, firewall, tx, relay_through) = {
         let m = lock(&servers.map);
         let e = m.get(target)?;
-        (e.key_pair.clone(), e.firewall.clone(), e.tx.clone())
+        (
+            e.key_pair.clone(),
+            e.firewall.clone(),
+            e.tx.clone(),
+            e.relay_through,
+        )
     };
+    let relay_kp = key_pair.clone();
     let mut noise = Noise::new(Pattern::IK, false, key_pair, &ns::PEER_HANDSHAKE, None).ok()?;
     let payload = noise.read_message(&hs.noise).ok()?;
     let remote_payload = from_slice::<NoisePayload>(&payload).ok()?;
@@ -433,9 +475,29 @@ pub(crate) fn serve_handshake(
     }
     let we_open = our_firewall(rpc) == Firewall::OPEN;
     let client_open = remote_payload.firewall == Firewall::OPEN;
+    // §10: our relay (fresh token) wins over the client's; the choosing side is initiator
+    let relay_plan = match (relay_through, &remote_payload.relay_through) {
+        (Some(relay), _) => Some(RelayPlan {
+            relay,
+            is_initiator: true,
+            token: random_array(),
+        }),
+        (None, Some(r)) => Some(RelayPlan {
+            relay: r.public_key,
+            is_initiator: false,
+            token: r.token,
+        }),
+        (None, None) => None,
+    };
+    // A blind relay carries the connection when one is in play and neither side is reachable.
+    // We do not hole-punch then (hyperdht punches in parallel and later moves the stream to
+    // the punched path; our streams cannot change sockets, so the relay path is final): the
+    // client's PEER_HOLEPUNCH rounds name a slot that does not exist and go unanswered.
+    let relaying = error == ErrorCode::NONE && !we_open && !client_open && !direct;
+    let relay_plan = relay_plan.filter(|_| relaying);
     // hole punching is set up unless either side is reachable or the client came directly
     let mut slot = None;
-    if error == ErrorCode::NONE && !we_open && !client_open && !direct {
+    if error == ErrorCode::NONE && !we_open && !client_open && !direct && relay_plan.is_none() {
         let (stx, srx) = mpsc::channel(super::punch::REQUEST_QUEUE);
         if let Some(i) = servers.alloc_slot(stx) {
             slot = Some((i, srx));
@@ -447,7 +509,14 @@ pub(crate) fn serve_handshake(
     reply.addresses4 = our_addresses(rpc, socket);
     if !we_open {
         reply.holepunch = Some(HolepunchInfo {
-            id: slot.as_ref().map_or(0, |(i, _)| *i as u64),
+            id: slot.as_ref().map_or(
+                if relay_plan.is_some() {
+                    MAX_SLOTS as u64
+                } else {
+                    0
+                },
+                |(i, _)| *i as u64,
+            ),
             relays: servers.relays_of(target),
         });
     }
@@ -459,6 +528,16 @@ pub(crate) fn serve_handshake(
             seq: 0,
         });
         reply.secret_stream = Some(SecretStreamInfo { version: 1 });
+    }
+    if let Some(plan) = relay_plan
+        .filter(|p| p.is_initiator)
+        .or(relay_through.map(|relay| RelayPlan {
+            relay,
+            is_initiator: true,
+            token: random_array(),
+        }))
+    {
+        reply.relay_through = Some(RelayThroughInfo::new(plan.relay, plan.token));
     }
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
     let session = slot
@@ -474,6 +553,37 @@ pub(crate) fn serve_handshake(
         });
     };
     let remote_id = udx.id as u32;
+    if let Some(plan) = relay_plan {
+        // the relay-side stream replaces the one announced in msg2 (the peer only ever sends
+        // to the id the relay gives it)
+        drop(stream);
+        let pairing = pair_through(rpc.clone(), servers.clone(), relay_kp, plan);
+        tokio::spawn(async move {
+            match pairing.await {
+                Ok(stream) => {
+                    let mut conn = SecretStream::from_handshake(stream, result, &stream_config());
+                    // our header goes out at once (as the JS stream does on start): our first
+                    // packet is what connects the relay's stream towards us, so the client's
+                    // packets stop being dropped there
+                    let _ = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        tokio::io::AsyncWriteExt::flush(&mut conn),
+                    )
+                    .await;
+                    tracing::debug!(client = %remote_key, "server accepted a relayed connection");
+                    if tx.try_send(conn).is_err() {
+                        tracing::warn!("server connection queue full; dropping a connection");
+                    }
+                }
+                Err(e) => tracing::debug!(client = %remote_key, error = %e, "relay failed"),
+            }
+        });
+        return Some(Served {
+            msg2,
+            punch: None,
+            session: None,
+        });
+    }
     if let Some((slot, requests)) = slot {
         if stream.accept_first_packet(remote_id).is_err() {
             servers.free_slot(slot);
@@ -666,12 +776,15 @@ trait Pipe: Sized {
 impl<T> Pipe for T {}
 
 /// Client connect flow: FIND_PEER, then PEER_HANDSHAKE through the nodes that know the server,
-/// then a UDX stream to the server (directly or over a punched path) and a secret stream on it.
+/// then a UDX stream to the server (directly, over a punched path or through a blind relay) and
+/// a secret stream on it.
+#[allow(clippy::too_many_lines)]
 pub async fn connect(
     rpc: &DhtNode,
-    servers: &Servers,
+    servers: &Arc<Servers>,
     key_pair: &KeyPair,
     remote: &PublicKey,
+    opts: &ConnectOptions,
 ) -> Result<Connection, ConnectError> {
     let target = super::sign::public_key_target(remote);
     let socket = if rpc.is_firewalled() {
@@ -698,6 +811,14 @@ pub async fn connect(
         seq: 0,
     });
     payload.secret_stream = Some(SecretStreamInfo { version: 1 });
+    let our_relay = opts.relay_through.map(|relay| RelayPlan {
+        relay,
+        is_initiator: true,
+        token: random_array(),
+    });
+    if let Some(plan) = &our_relay {
+        payload.relay_through = Some(RelayThroughInfo::new(plan.relay, plan.token));
+    }
     let msg1 = noise
         .write_message(&to_vec(&payload))
         .map_err(|e| ConnectError::Handshake(e.to_string()))?;
@@ -746,7 +867,16 @@ pub async fn connect(
                 relay: addr,
                 client_addr: res.to,
             };
-            return complete(rpc, servers, target, noise, stream, reply, remote).await;
+            let ctx = ClientCtx {
+                rpc,
+                servers,
+                key_pair,
+                target,
+                remote,
+                our_relay,
+                holepunch: opts.holepunch,
+            };
+            return complete(&ctx, noise, stream, reply).await;
         }
         if finished {
             break;
@@ -782,18 +912,32 @@ struct HandshakeReply<'a> {
     client_addr: SocketAddrV4,
 }
 
+struct ClientCtx<'a> {
+    rpc: &'a DhtNode,
+    servers: &'a Arc<Servers>,
+    key_pair: &'a KeyPair,
+    target: [u8; 32],
+    remote: &'a PublicKey,
+    our_relay: Option<RelayPlan>,
+    holepunch: bool,
+}
+
 /// Finishes the client side from the server's handshake reply: decides the path (§9.2 step 5)
 /// and connects the stream.
 #[allow(clippy::too_many_lines)]
 async fn complete(
-    rpc: &DhtNode,
-    servers: &Servers,
-    target: [u8; 32],
+    ctx: &ClientCtx<'_>,
     mut noise: Noise,
     stream: UdxStream,
     reply: HandshakeReply<'_>,
-    remote: &PublicKey,
 ) -> Result<Connection, ConnectError> {
+    let ClientCtx {
+        rpc,
+        servers,
+        target,
+        remote,
+        ..
+    } = *ctx;
     let hs = reply.hs;
     let addr = reply.relay;
     let payload = noise
@@ -866,18 +1010,98 @@ async fn complete(
             &stream_config(),
         ));
     }
+    // §10: the server's relay wins; otherwise ours. With a relay in play it carries the
+    // connection (no LAN shortcut or hole punch: the stream could not move to that path later).
+    let relay_plan = match (&remote_payload.relay_through, ctx.our_relay) {
+        (Some(r), _) => Some(RelayPlan {
+            relay: r.public_key,
+            is_initiator: false,
+            token: r.token,
+        }),
+        (None, ours) => ours,
+    };
+    let allowed = ctx.holepunch;
+    let punch = punch_path(
+        rpc,
+        servers,
+        PunchArgs {
+            target,
+            client_addr: reply.client_addr,
+            server_addr,
+            handshake_relay: addr,
+            remote_payload: &remote_payload,
+            holepunch,
+            secret: holepunch_secret(&result.hash),
+            stream,
+            remote_id,
+            allowed,
+        },
+    );
+    let (path, relayed_path) = match relay_plan {
+        None => (punch.await?, false),
+        Some(plan) => {
+            // relay only: the server does not punch while relaying either (see
+            // `serve_handshake`), so both sides end up on the same path
+            drop(punch);
+            let pairing = pair_through(rpc.clone(), servers.clone(), ctx.key_pair.clone(), plan);
+            (pairing.await?, true)
+        }
+    };
+    tracing::debug!(server = %remote, relayed = relayed_path, "connected");
+    let mut conn = SecretStream::from_handshake(path, result, &stream_config());
+    // Put our header on the wire now (as the JS stream does on start): the server binds its
+    // stream to the path of our first packet before it hands out the connection.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncWriteExt::flush(&mut conn),
+    )
+    .await;
+    Ok(conn)
+}
+
+struct PunchArgs<'a> {
+    target: [u8; 32],
+    client_addr: SocketAddrV4,
+    server_addr: SocketAddrV4,
+    handshake_relay: SocketAddrV4,
+    remote_payload: &'a NoisePayload,
+    holepunch: Option<HolepunchInfo>,
+    secret: [u8; 32],
+    stream: UdxStream,
+    remote_id: u32,
+    allowed: bool,
+}
+
+/// The LAN shortcut, then the hole punch: a UDX stream connected to the server.
+async fn punch_path(
+    rpc: &DhtNode,
+    servers: &Servers,
+    a: PunchArgs<'_>,
+) -> Result<UdxStream, ConnectError> {
+    let PunchArgs {
+        target,
+        client_addr,
+        server_addr,
+        handshake_relay,
+        remote_payload,
+        holepunch,
+        secret,
+        stream,
+        remote_id,
+        allowed,
+    } = a;
+    if !allowed {
+        return Err(ConnectError::HolepunchAborted);
+    }
     // LAN shortcut (hyperdht races this with the punch; we try it first)
-    if reply.client_addr.ip() == server_addr.ip() {
+    if client_addr.ip() == server_addr.ip() {
         match lan_shortcut(rpc, &remote_payload.addresses4).await {
             Some(dest) => {
                 tracing::debug!(%dest, "LAN shortcut");
-                let mut conn = direct_to(dest, stream, result)?;
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    tokio::io::AsyncWriteExt::flush(&mut conn),
-                )
-                .await;
-                return Ok(conn);
+                stream
+                    .connect(remote_id, SocketAddr::V4(dest))
+                    .map_err(|_| ConnectError::Destroyed)?;
+                return Ok(stream);
             }
             None if holepunch.is_none() => return Err(ConnectError::HolepunchAborted),
             None => {}
@@ -890,10 +1114,10 @@ async fn complete(
         target,
         holepunch_id: info.id,
         relays: info.relays,
-        handshake_relay: addr,
+        handshake_relay,
         server_address: server_addr,
         server_firewall: remote_payload.firewall,
-        secret: holepunch_secret(&result.hash),
+        secret,
     };
     let (sock, from) = super::punch::client_holepunch(rpc, servers, input).await?;
     let id = stream.id();
@@ -901,19 +1125,11 @@ async fn complete(
     let punched = sock
         .create_stream(id, UdxConfig::default())
         .map_err(|_| ConnectError::Destroyed)?;
-    tracing::debug!(server = %remote, %from, "connected over a punched path");
+    tracing::debug!(%from, "connected over a punched path");
     punched
         .connect(remote_id, SocketAddr::V4(from))
         .map_err(|_| ConnectError::Destroyed)?;
-    let mut conn = SecretStream::from_handshake(punched, result, &stream_config());
-    // Put our header on the wire now (as the JS stream does on start): the server binds its
-    // stream to the path of our first packet before it hands out the connection.
-    let _ = tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::io::AsyncWriteExt::flush(&mut conn),
-    )
-    .await;
-    Ok(conn)
+    Ok(punched)
 }
 
 /// The router's part of PEER_HOLEPUNCH (§7.3) on every node: forwarding between other peers,

@@ -9,6 +9,7 @@ pub mod sign;
 
 pub use messages::{commands, errors};
 
+pub mod blind_relay;
 pub mod client;
 pub mod connect;
 pub mod holepunch;
@@ -17,6 +18,7 @@ mod punch;
 pub mod storage;
 pub mod testnet;
 
+pub use blind_relay::BlindRelayServer;
 pub use client::{Dht, DhtError, LookupReply, MutableValue, Server};
-pub use connect::{ConnectError, Connection};
+pub use connect::{ConnectError, ConnectOptions, Connection};
 pub use testnet::Testnet;

@@ -87,6 +87,11 @@ pub struct SwarmOptions {
     pub backoffs: Option<[Duration; 4]>,
     /// Random extra delay per retry timer (500 ms).
     pub jitter: Duration,
+    /// A blind-relay server's key (hyperswarm's `relayThrough`, non-function form): used when
+    /// our NAT randomizes ports, and for a peer whose last attempt failed with a hole-punch
+    /// error (HOLEPUNCH_ABORTED, HOLEPUNCH_DOUBLE_RANDOMIZED_NATS, CANNOT_HOLEPUNCH,
+    /// REMOTE_NOT_HOLEPUNCHABLE), which is then retried at once through the relay.
+    pub relay_through: Option<PublicKey>,
 }
 
 impl std::fmt::Debug for SwarmOptions {
@@ -113,6 +118,7 @@ impl Default for SwarmOptions {
             port: None,
             backoffs: None,
             jitter: Duration::from_millis(500),
+            relay_through: None,
         }
     }
 }
@@ -346,6 +352,11 @@ impl SwarmConnection {
         self.is_initiator
     }
 
+    /// Where the UDX stream runs to: the peer, or a blind relay's address when relayed.
+    pub fn remote_address(&self) -> Option<std::net::SocketAddr> {
+        self.conn.get_ref().remote().map(|r| r.addr)
+    }
+
     /// Encrypted bytes read and written so far (frames incl. keep-alives).
     pub fn raw_bytes(&self) -> (u64, u64) {
         (
@@ -483,6 +494,7 @@ struct State {
 struct Shared {
     dht: Dht,
     key_pair: KeyPair,
+    relay_through: Option<PublicKey>,
     state: Mutex<State>,
     events: mpsc::UnboundedSender<SwarmEvent>,
     timer: Arc<Notify>,
@@ -584,12 +596,24 @@ fn run_action(shared: &Arc<Shared>, st: &mut State, a: Action) {
         Action::Listen => {
             spawn_tracked(st, listen_task(weak));
         }
-        Action::Dial { conn, key, .. } => {
+        Action::Dial {
+            conn,
+            key,
+            force_relay,
+            ..
+        } => {
             let h = spawn_tracked(st, async move {
                 let Some(s) = weak.upgrade() else { return };
                 let (dht, kp) = (s.dht.clone(), s.key_pair.clone());
+                let relay = s
+                    .relay_through
+                    .filter(|_| force_relay || nat_randomized(&dht));
                 drop(s);
-                let result = dht.connect_with(&kp, &key).await;
+                let opts = crate::dht::ConnectOptions {
+                    relay_through: relay,
+                    ..crate::dht::ConnectOptions::default()
+                };
+                let result = dht.connect_with_options(Some(&kp), &key, &opts).await;
                 let Some(s) = weak.upgrade() else { return };
                 let late = with(&s, |st| {
                     // Not live: the engine closed the attempt (a duplicate won) while the dial
@@ -606,7 +630,14 @@ fn run_action(shared: &Arc<Shared>, st: &mut State, a: Action) {
                         }
                         Err(e) => {
                             tracing::debug!(peer = %key, error = %e, "swarm connect failed");
-                            let holepunch = e.to_string().to_ascii_lowercase().contains("punch");
+                            // hyperswarm's shouldForceRelaying
+                            let holepunch = matches!(
+                                e,
+                                crate::dht::ConnectError::HolepunchAborted
+                                    | crate::dht::ConnectError::HolepunchDoubleRandomizedNats
+                                    | crate::dht::ConnectError::CannotHolepunch
+                                    | crate::dht::ConnectError::RemoteNotHolepunchable
+                            );
                             st.engine.handle_attempt_error(conn, holepunch);
                             st.engine.handle_closed(now, conn);
                             None
@@ -662,6 +693,18 @@ fn run_action(shared: &Arc<Shared>, st: &mut State, a: Action) {
     }
 }
 
+/// Whether our NAT randomizes ports (hyperdht's `dht.randomized`: a sampled public host whose
+/// port is not consistent).
+fn nat_randomized(dht: &Dht) -> bool {
+    matches!(dht.rpc().public_address(), (Some(_), 0)) && dht.rpc().is_firewalled()
+}
+
+/// The relay a swarm's server names (hyperswarm: the relay when our NAT is randomized).
+fn s_relay_for_server(weak: &Weak<Shared>) -> Option<PublicKey> {
+    let s = weak.upgrade()?;
+    s.relay_through.filter(|_| nat_randomized(&s.dht))
+}
+
 async fn listen_task(weak: Weak<Shared>) {
     let Some(s) = weak.upgrade() else { return };
     let (dht, kp) = (s.dht.clone(), s.key_pair.clone());
@@ -672,7 +715,11 @@ async fn listen_task(weak: Weak<Shared>) {
             .upgrade()
             .is_none_or(|s| with(&s, |st| st.engine.handle_firewall(key)))
     });
+    let relay = s_relay_for_server(&weak);
     let server = dht.listen(kp, Some(firewall)).await;
+    if let Ok(server) = &server {
+        server.set_relay_through(relay);
+    }
     let Some(s) = weak.upgrade() else { return };
     with(&s, |st| st.engine.handle_listen_done(Instant::now()));
     drop(s);
@@ -870,7 +917,7 @@ impl Swarm {
             max_parallel: opts.max_parallel,
             backoffs: opts.backoffs,
             jitter: opts.jitter,
-            relay_configured: false,
+            relay_configured: opts.relay_through.is_some(),
         };
         let seed: [u8; 8] = crate::crypto::random_array();
         let mut engine = Engine::new(*key_pair.public_key(), cfg, u64::from_le_bytes(seed));
@@ -878,9 +925,11 @@ impl Swarm {
             engine.set_firewall(Box::new(move |k| f(k)));
         }
         let (tx, rx) = mpsc::unbounded_channel();
+        let relay_through = opts.relay_through;
         let shared = Arc::new_cyclic(|w| Shared {
             dht,
             key_pair,
+            relay_through,
             state: Mutex::new(State {
                 engine,
                 waits: HashMap::new(),

@@ -203,6 +203,17 @@ impl UdxSocket {
         self.shared.lock().mux.has_stream(id)
     }
 
+    /// Joins two streams of this socket as a blind relay: every packet arriving for one goes to
+    /// the other's peer with the other's peer id (only the id is rewritten). Each stream connects
+    /// to the source of its first packet with the peer id given to
+    /// [`UdxStream::accept_first_packet`]; relay streams never send on their own.
+    pub fn relay(&self, a: &UdxStream, b: &UdxStream) -> Result<(), UdxError> {
+        if !Arc::ptr_eq(&self.shared, &a.shared) || !Arc::ptr_eq(&self.shared, &b.shared) {
+            return Err(UdxError::UnknownStream(a.id));
+        }
+        self.shared.lock().mux.relay(a.id, b.id)
+    }
+
     /// Sends a raw datagram (no UDX header), with a one-off IP TTL if given.
     pub fn send_raw(&self, dest: SocketAddr, data: &[u8], ttl: Option<u8>) {
         self.shared.lock().mux.send_raw(dest, data.to_vec(), ttl);
@@ -602,6 +613,14 @@ impl UdxStream {
     /// The local address of the socket this stream runs on.
     pub fn local_addr(&self) -> SocketAddr {
         self.shared.local_addr
+    }
+
+    /// A handle to the socket this stream runs on (to open sibling streams on the same path).
+    pub fn socket(&self) -> UdxSocket {
+        self.shared.lock().socket_handles += 1;
+        UdxSocket {
+            shared: self.shared.clone(),
+        }
     }
 
     fn with<R>(&self, f: impl FnOnce(&mut super::Stream) -> R) -> Result<R, UdxError> {

@@ -151,6 +151,20 @@ impl Socket {
             return Datagram::Raw;
         }
         if let Some(other) = entry.relay_to {
+            // a relay stream learns its peer's path from the first packet (blind-relay's
+            // firewall hook connects it), then forwards everything
+            if entry.stream.remote().is_none() {
+                match entry.auto_connect.take() {
+                    Some(remote_id) => entry.stream.connect(
+                        now,
+                        Remote {
+                            id: remote_id,
+                            addr: from,
+                        },
+                    ),
+                    None => return Datagram::Stream(id),
+                }
+            }
             self.forward(id, other, datagram);
             return Datagram::Stream(id);
         }
@@ -178,6 +192,9 @@ impl Socket {
         let Some(target) = self.streams.get(&to_id).and_then(|e| e.stream.remote()) else {
             return;
         };
+        if datagram.len() < 8 {
+            return;
+        }
         let mut out = datagram.to_vec();
         out[4..8].copy_from_slice(&target.id.to_le_bytes());
         self.raw_out.push_back((target.addr, None, out));
@@ -225,6 +242,9 @@ impl Socket {
             let Some(e) = self.streams.get_mut(&id) else {
                 continue;
             };
+            if e.relay_to.is_some() {
+                continue; // relay streams only forward
+            }
             if let Some(t) = e.stream.poll_transmit(now, out) {
                 self.cursor = (idx + 1) % n;
                 return Some(SocketTransmit {

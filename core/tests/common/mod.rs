@@ -88,5 +88,6 @@ pub mod dht_sim;
 pub mod nat;
 pub mod net;
 pub mod netns;
+pub mod relay_interop;
 pub mod swarm_sim;
 pub mod udx_sim;

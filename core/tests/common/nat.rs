@@ -37,6 +37,7 @@ pub fn code(e: &ConnectError) -> &'static str {
         ConnectError::HolepunchInvalid => "HOLEPUNCH_INVALID",
         ConnectError::BadHolepunchReply => "BAD_HOLEPUNCH_REPLY",
         ConnectError::RequestTimeout => "REQUEST_TIMEOUT",
+        ConnectError::RelayAborted => "RELAY_ABORTED",
         _ => "ERR",
     }
 }
@@ -130,8 +131,14 @@ async fn peer(args: &[String]) {
     .expect("bind");
     dht.ready().await;
     let kp = KeyPair::from_seed(&seed);
+    // `--relay PKHEX`: a blind relay to fall back on (hyperdht's relayThrough)
+    let relay: Option<PublicKey> = arg(args, "--relay")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|v| v.try_into().ok())
+        .map(PublicKey);
     if args.iter().any(|a| a == "server") {
         let mut server = dht.listen(kp.clone(), None).await.expect("listen");
+        server.set_relay_through(relay);
         println!(
             "listening {} firewalled={}",
             kp.public_key().to_hex(),
@@ -165,7 +172,11 @@ async fn peer(args: &[String]) {
             .expect("--connect PK");
         let remote = PublicKey(remote);
         let t0 = Instant::now();
-        match dht.connect_with(&kp, &remote).await {
+        let opts = p2pswarm::dht::ConnectOptions {
+            relay_through: relay,
+            ..p2pswarm::dht::ConnectOptions::default()
+        };
+        match dht.connect_with_options(Some(&kp), &remote, &opts).await {
             Ok(conn) => {
                 let r = conn
                     .get_ref()

@@ -4,6 +4,8 @@
 //
 //   node hyperdht-connect.js server --bootstrap HOST:PORT --seed HEX [--bytes N] [--reject PKHEX]
 //   node hyperdht-connect.js client --bootstrap HOST:PORT --seed HEX --connect PKHEX [--bytes N]
+//   either role: [--relay PKHEX] (relayThrough: a blind relay) [--no-holepunch] (server
+//   `holepunch: false`; client `holepunch: () => false, localConnection: false, fastOpen: false`)
 //
 // Both sides use a default (ephemeral, firewalled) DHT node. Each side writes N bytes (byte i is
 // (i * 7 + (i >> 11)) & 0xff) and ends, reads and checks the peer's N bytes.
@@ -23,6 +25,8 @@ const SEED = Buffer.from(arg('--seed', '00'.repeat(32)), 'hex')
 const N = Number(arg('--bytes', String(1 << 20)))
 const REJECT = arg('--reject', null)
 const TIMEOUT = Number(arg('--timeout-ms', '60000'))
+const RELAY = arg('--relay', null) === null ? null : Buffer.from(arg('--relay'), 'hex')
+const NO_HOLEPUNCH = process.argv.includes('--no-holepunch')
 
 setTimeout(() => { console.log('error timeout'); process.exit(2) }, TIMEOUT).unref()
 
@@ -80,7 +84,9 @@ async function main () {
   const keyPair = DHT.keyPair(SEED)
   if (ROLE === 'server') {
     const server = node.createServer({
-      firewall: (remotePublicKey) => REJECT !== null && remotePublicKey.toString('hex') === REJECT
+      firewall: (remotePublicKey) => REJECT !== null && remotePublicKey.toString('hex') === REJECT,
+      relayThrough: RELAY,
+      holepunch: NO_HOLEPUNCH ? false : undefined
     })
     await server.listen(keyPair)
     console.log('listening ' + keyPair.publicKey.toString('hex'))
@@ -98,7 +104,9 @@ async function main () {
       process.exit(0)
     })
   } else {
-    const socket = node.connect(Buffer.from(arg('--connect'), 'hex'), { keyPair })
+    const opts = { keyPair, relayThrough: RELAY }
+    if (NO_HOLEPUNCH) Object.assign(opts, { holepunch: () => false, localConnection: false, fastOpen: false })
+    const socket = node.connect(Buffer.from(arg('--connect'), 'hex'), opts)
     socket.on('open', () => {})
     try {
       const got = await exchange(socket)

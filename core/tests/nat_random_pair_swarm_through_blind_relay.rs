@@ -1,0 +1,249 @@
+//! NAT lab (tests/nat/lab.sh; needs root for network namespaces, prints SKIPPED otherwise): two
+//! Rust *swarms*, each behind its own randomizing NAT, meet on a topic; the client swarm has
+//! `SwarmOptions::relay_through` set to a Rust blind relay on the public segment (as hyperswarm's
+//! `relayThrough`: used because our NAT randomizes, or after the hole-punch failure that a
+//! random x random pair always gets). The swarm connection runs to the relay's address, the relay
+//! matched a pairing, and 64 KiB flows each way intact (tests/nat/relay-cell.sh, with this
+//! binary's `nat_peer` as a swarm peer).
+
+#![allow(clippy::panic, clippy::too_many_lines)]
+
+mod common;
+
+use std::net::SocketAddrV4;
+use std::time::{Duration, Instant};
+
+use common::nat::{run_lab_script, Impl, PEER_ENV};
+use p2pswarm::crypto::{KeyPair, PublicKey};
+use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const TOPIC: [u8; 32] = [0x7a; 32];
+
+fn arg(args: &[&str], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| *a == name)
+        .and_then(|i| args.get(i + 1).map(|s| (*s).to_owned()))
+}
+
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + (i >> 11)) & 0xff) as u8).collect()
+}
+
+/// A swarm peer with the interface relay-cell.sh drives (`server|client --bootstrap B --seed S
+/// --bytes N --timeout-ms T [--relay PK]`); the client ignores `--connect` and finds the server
+/// on the topic.
+#[test]
+fn nat_peer() {
+    let Ok(args) = std::env::var(PEER_ENV) else {
+        return;
+    };
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let boot: SocketAddrV4 = arg(&args, "--bootstrap")
+        .and_then(|b| b.parse().ok())
+        .expect("--bootstrap");
+    let seed: [u8; 32] = hex::decode(arg(&args, "--seed").unwrap_or_default())
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .unwrap_or([0x11; 32]);
+    let n: usize = arg(&args, "--bytes")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(65536);
+    let relay = arg(&args, "--relay")
+        .and_then(|h| hex::decode(h).ok())
+        .and_then(|v| v.try_into().ok())
+        .map(PublicKey);
+    let timeout = Duration::from_millis(
+        arg(&args, "--timeout-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(60_000),
+    );
+    let server = args.contains(&"server");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let run = async move {
+            let (swarm, mut events) = Swarm::new(SwarmOptions {
+                seed: Some(seed),
+                bootstrap: Some(vec![boot]),
+                relay_through: relay,
+                ..SwarmOptions::default()
+            })
+            .await
+            .expect("swarm");
+            let t0 = Instant::now();
+            let d = swarm
+                .join(
+                    TOPIC,
+                    JoinOptions {
+                        server,
+                        client: !server,
+                        limit: None,
+                    },
+                )
+                .expect("join");
+            if server {
+                d.flushed().await;
+                println!(
+                    "listening {}",
+                    KeyPair::from_seed(&seed).public_key().to_hex()
+                );
+            }
+            let conn = loop {
+                match events.next().await {
+                    Some(SwarmEvent::Connection(c, _)) => break c,
+                    Some(_) => {}
+                    None => {
+                        println!("error NONE swarm ended");
+                        return;
+                    }
+                }
+            };
+            let remote = conn
+                .remote_address()
+                .map_or_else(|| "?".to_owned(), |a| a.to_string());
+            if server {
+                println!(
+                    "connection {} remote={remote}",
+                    conn.remote_public_key().to_hex()
+                );
+            } else {
+                println!(
+                    "open ms={} path=swarm remote={remote}",
+                    t0.elapsed().as_millis()
+                );
+            }
+            let want = pattern(n);
+            let (mut r, mut w) = tokio::io::split(*conn);
+            let data = want.clone();
+            let (wr, got) = tokio::join!(
+                async move {
+                    w.write_all(&data).await?;
+                    w.shutdown().await
+                },
+                async move {
+                    let mut v = Vec::new();
+                    r.read_to_end(&mut v).await.map(|_| v)
+                }
+            );
+            match (wr, got) {
+                (Ok(()), Ok(v)) if v == want => println!("done received={}", v.len()),
+                (w, g) => println!(
+                    "error ERR write {:?} read {:?}",
+                    w.err(),
+                    g.map(|v| v.len())
+                ),
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            swarm.destroy().await;
+        };
+        if tokio::time::timeout(timeout, run).await.is_err() {
+            println!("error TIMEOUT overall timeout");
+        }
+    });
+    rt.shutdown_timeout(Duration::from_millis(100));
+}
+
+/// The relay role (shared with nat_random_pair_through_blind_relay.rs's).
+#[test]
+fn nat_relay() {
+    let Ok(args) = std::env::var("P2PSWARM_NAT_RELAY_ARGS") else {
+        return;
+    };
+    let args: Vec<&str> = args.split_whitespace().collect();
+    let boot: SocketAddrV4 = arg(&args, "--bootstrap")
+        .and_then(|b| b.parse().ok())
+        .expect("--bootstrap");
+    let host: std::net::Ipv4Addr = arg(&args, "--host")
+        .and_then(|h| h.parse().ok())
+        .expect("--host");
+    let timeout = Duration::from_millis(
+        arg(&args, "--timeout-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120_000),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dht = p2pswarm::dht::Dht::bind(p2pswarm::rpc::driver::DhtConfig {
+            bootstrap: vec![boot],
+            host,
+            ephemeral: Some(false),
+            firewalled: false,
+            ..p2pswarm::rpc::driver::DhtConfig::default()
+        })
+        .await
+        .expect("bind");
+        let _ = tokio::time::timeout(Duration::from_secs(20), dht.ready()).await;
+        let relay = p2pswarm::dht::BlindRelayServer::listen(&dht, KeyPair::from_seed(&[0xee; 32]))
+            .await
+            .expect("relay");
+        println!(
+            "relay {} {}",
+            relay.public_key().to_hex(),
+            dht.rpc().local_addr()
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = 0;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let m = relay.stats().matched;
+            if m != seen {
+                seen = m;
+                println!("paired {m}");
+            }
+        }
+    });
+}
+
+#[test]
+fn random_pair_of_swarms_connects_through_the_relay() {
+    if std::env::var_os(PEER_ENV).is_some() || std::env::var_os("P2PSWARM_NAT_RELAY_ARGS").is_some()
+    {
+        return;
+    }
+    common::require_js();
+    let Some(out) = run_lab_script(
+        Impl::Rust,
+        Impl::Rust,
+        "random",
+        "random",
+        "drop",
+        "relay-cell.sh",
+    ) else {
+        return;
+    };
+    println!("{out}");
+    let relay_line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RELAY relay "))
+        .unwrap_or_else(|| panic!("no relay line: {out}"));
+    let relay_addr = relay_line.split_whitespace().nth(1).expect("relay addr");
+    let result = out
+        .lines()
+        .rfind(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no result: {out}"));
+    assert!(
+        !result.starts_with("RESULT failed"),
+        "the random pair of swarms did not connect: {result}"
+    );
+    assert!(
+        result.contains(&format!("remote={relay_addr}")),
+        "the client's stream runs to the relay {relay_addr}: {result}"
+    );
+    assert!(
+        result.contains("| done received=65536 |"),
+        "client got all: {result}"
+    );
+    assert!(
+        result.contains("server: ") && result.contains("done received=65536"),
+        "server got all: {result}"
+    );
+    assert!(out.contains("paired 1"), "the relay matched: {out}");
+}
