@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use swarm_core::crypto::{KeyPair, PublicKey};
 use swarm_core::runtime::{
@@ -655,9 +656,6 @@ impl Discovery {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-/// Largest piece `Conn.write` hands to the runtime.
-const WRITE_PIECE: usize = 64 * 1024;
-
 /// An encrypted connection; received bytes arrive as `("data", id, bytes)` events.
 #[pyclass(frozen, module = "p2pswarm._native")]
 struct Conn {
@@ -686,21 +684,18 @@ impl Conn {
         self.c.is_initiator()
     }
 
-    /// Queues bytes (never blocks); returns how many were taken. Fewer than `len(data)` when
-    /// the runtime's write queue is full: a `("drain", id)` event follows once it is empty.
+    /// Queues bytes (never blocks); returns how many were taken: all, or 0 when the runtime's
+    /// write queue is full (a `("drain", id)` event follows once it has room).
     ///
-    /// The bytes are copied in pieces of at most 64 KiB: one large allocation per write would
-    /// be a fresh mapping (page faults) each time, which costs more than the copy.
-    fn write(&self, data: &[u8]) -> PyResult<usize> {
-        let mut taken = 0;
-        for piece in data.chunks(WRITE_PIECE) {
-            match self.c.write_nowait(piece.to_vec()) {
-                Ok(()) => taken += piece.len(),
-                Err(rt::Error::WouldBlock) => break,
-                Err(e) => return Err(err(e)),
-            }
+    /// A `bytes` object is not copied: the runtime holds a reference to it until it is written
+    /// (released on the next call into this module). Other buffers are copied once.
+    fn write(&self, data: PyBackedBytes) -> PyResult<usize> {
+        let n = data.len();
+        match self.c.write_nowait_owned(data) {
+            Ok(()) => Ok(n),
+            Err(rt::Error::WouldBlock) => Ok(0),
+            Err(e) => Err(err(e)),
         }
-        Ok(taken)
     }
 
     /// Completes when every byte written before was handed to the stream.

@@ -802,8 +802,12 @@ impl Drop for Testnet {
     }
 }
 
+/// Bytes queued for writing: any owner of a byte slice (a `Vec`, or a binding's immutable
+/// host-language buffer written without a copy).
+type WriteBuf = Box<dyn AsRef<[u8]> + Send>;
+
 enum ConnCmd {
-    Write(Vec<u8>, Option<oneshot::Sender<Result<()>>>),
+    Write(WriteBuf, Option<oneshot::Sender<Result<()>>>),
     End,
     Destroy,
 }
@@ -968,11 +972,23 @@ impl Conn {
     /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once the queue is
     /// empty. A write failure closes the connection with a `Close` event.
     pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
-        let n = data.len();
+        self.write_nowait_owned(data)
+    }
+
+    /// [`Conn::write_nowait`] for any owner of the bytes, which are written without being
+    /// copied first (e.g. a binding's immutable host-language buffer): `data` is dropped on
+    /// the runtime thread once written (or when the connection closes), and its bytes must not
+    /// change meanwhile. One call is one message of the encrypted stream (up to its maximum
+    /// message size).
+    pub fn write_nowait_owned<B>(&self, data: B) -> Result<()>
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
+        let n = data.as_ref().len();
         self.reserve(n)?;
         self.inner
             .tx
-            .send(ConnCmd::Write(data, None))
+            .send(ConnCmd::Write(Box::new(data), None))
             .map_err(|_| Error::Closed)
     }
 
@@ -990,7 +1006,7 @@ impl Conn {
             .fetch_add(data.len(), Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         // On failure the sender is dropped with the command: the reply reports `Closed`.
-        let _ = self.inner.tx.send(ConnCmd::Write(data, Some(tx)));
+        let _ = self.inner.tx.send(ConnCmd::Write(Box::new(data), Some(tx)));
         Reply {
             rx,
             thread: self.inner.thread,
@@ -1067,11 +1083,11 @@ async fn pump<S>(
             },
             cmd = rx.recv() => match cmd {
                 Some(ConnCmd::Write(data, done)) => {
-                    let n = data.len();
+                    let n = (*data).as_ref().len();
                     let r = if ended {
                         Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "write after end"))
                     } else {
-                        wr.write_all(&data).await
+                        wr.write_all((*data).as_ref()).await
                     };
                     let failed = (!ended).then(|| r.as_ref().err().map(ToString::to_string)).flatten();
                     if let Some(done) = done {
