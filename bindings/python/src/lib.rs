@@ -11,6 +11,8 @@
 //! `Python::try_attach`, so never during interpreter finalisation) and to wake an awaiting
 //! coroutine.
 
+mod joined;
+
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
@@ -301,6 +303,39 @@ async fn lazy_get<T: Clone + Send + 'static>(l: &Arc<Lazy<T>>) -> PyResult<T> {
 // ---------------------------------------------------------------------------------------------
 // Event queue
 
+/// Most bytes of consecutive data events that `Queue.take` joins into one `bytes`.
+const JOIN_MAX: usize = 1024 * 1024;
+
+/// Consecutive data events of one connection, not yet turned into a tuple.
+#[derive(Default)]
+struct DataRun {
+    conn: Option<u64>,
+    len: usize,
+    parts: Vec<Vec<u8>>,
+}
+
+impl DataRun {
+    /// Appends the run as one `("data", id, bytes)` and recycles its buffers.
+    fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>, q: &EventQueue) -> PyResult<()> {
+        let Some(conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let data = joined::bytes_joined(py, &self.parts);
+        self.len = 0;
+        for p in self.parts.drain(..) {
+            q.recycle(p);
+        }
+        out.append(PyTuple::new(
+            py,
+            [
+                "data".into_pyobject(py)?.into_any(),
+                conn.into_pyobject(py)?.into_any(),
+                data?.into_any(),
+            ],
+        )?)
+    }
+}
+
 /// An event queue: swarms, DHT nodes and connections created with it report here.
 #[pyclass(frozen, module = "p2pswarm._native")]
 struct Queue {
@@ -389,19 +424,38 @@ impl Queue {
     }
 
     /// Up to `max` queued events as tuples, without waiting; `None` once closed and drained.
+    ///
+    /// Consecutive data events of one connection come as one `("data", id, bytes)` of up to
+    /// 1 MiB (fewer, larger chunks when the loop fell behind); their buffers go back to the
+    /// runtime for its next reads.
     fn take<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Option<Bound<'py, PyList>>> {
         let out = PyList::empty(py);
+        let mut run = DataRun::default();
+        let mut closed = false;
         for _ in 0..max {
             match self.q.try_next() {
-                Next::Event(ev) => out.append(event_tuple(py, ev)?)?,
+                Next::Event(Event::Data { conn, data }) => {
+                    if run.conn != Some(conn) || run.len + data.len() > JOIN_MAX {
+                        run.flush(py, &out, &self.q)?;
+                    }
+                    run.conn = Some(conn);
+                    run.len += data.len();
+                    run.parts.push(data);
+                }
+                Next::Event(ev) => {
+                    run.flush(py, &out, &self.q)?;
+                    out.append(event_tuple(py, ev)?)?;
+                }
                 Next::Timeout => break,
                 Next::Closed => {
-                    if out.is_empty() {
-                        return Ok(None);
-                    }
+                    closed = true;
                     break;
                 }
             }
+        }
+        run.flush(py, &out, &self.q)?;
+        if closed && out.is_empty() {
+            return Ok(None);
         }
         Ok(Some(out))
     }

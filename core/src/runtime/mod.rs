@@ -818,12 +818,17 @@ struct Flow {
     credit: tokio::sync::Semaphore,
 }
 
-/// Size of the reader's buffer: the largest `Event::Data`.
+/// Size of the reader's buffer: the largest `Event::Data` (and the capacity of its `data`).
 const READ_CHUNK: usize = 256 * 1024;
 
 /// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
 /// bytes (a write into an empty queue is always taken).
 pub const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
+
+/// After a refused write, [`Event::Drain`] is sent once at most this many bytes are queued
+/// (half the high-water mark: the writer is refilled while it still has bytes to send, so
+/// the stream never runs dry waiting for the consumer to wake up).
+pub const WRITE_LOW_WATER: usize = WRITE_HIGH_WATER / 2;
 
 #[derive(Debug, Default)]
 struct WriteQueue {
@@ -969,8 +974,9 @@ impl Conn {
     }
 
     /// Queues bytes without waiting. [`Error::WouldBlock`] (nothing queued) when more than
-    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once the queue is
-    /// empty. A write failure closes the connection with a `Close` event.
+    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once at most
+    /// [`WRITE_LOW_WATER`] bytes are queued. A write failure closes the connection with a
+    /// `Close` event.
     pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
         self.write_nowait_owned(data)
     }
@@ -1045,8 +1051,9 @@ async fn pump<S>(
     let reader = tokio::spawn(async move {
         let result = loop {
             rq.wait_room().await;
-            // Read into a fresh buffer that becomes the event's data (no copy, no zeroing).
-            let mut buf = Vec::with_capacity(READ_CHUNK);
+            // Read into a buffer that becomes the event's data (no copy, no zeroing): a recycled
+            // one when the consumer hands them back (`EventQueue::recycle`), else a fresh one.
+            let mut buf = rq.read_buffer();
             match rd.read_buf(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
@@ -1096,7 +1103,9 @@ async fn pump<S>(
                     if let Some(e) = failed {
                         break Some(e);
                     }
-                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) == n
+                    // A refused writer set `refused` while some write was still queued: this one
+                    // or a later one gets here with the flag set (at the latest, emptying it).
+                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) - n <= WRITE_LOW_WATER
                         && queued.refused.swap(false, Ordering::SeqCst)
                     {
                         q.push(Event::Drain { conn: id });
