@@ -9,7 +9,8 @@
 //! GIL rules: no call blocks while holding the GIL (every blocking wait runs in `py.detach`),
 //! and the runtime thread only takes the GIL for the firewall callback (with
 //! `Python::try_attach`, so never during interpreter finalisation) and to wake an awaiting
-//! coroutine.
+//! coroutine. It drops the `bytes` objects given to `Conn.write` once written (immutable, read
+//! there without the GIL): pyo3 defers those decrefs to the next call into this module.
 
 mod joined;
 
