@@ -6,10 +6,23 @@ bench/src/bin/transfer-bench.rs with the same modes and output:
 
 import argparse
 import asyncio
+import glob
 import sys
 import time
 
 from p2pswarm import P2Pswarm
+
+
+def cpu_secs() -> float:
+    """CPU time of all threads of this process (the runtime thread too); Linux only, else 0."""
+    ns = 0
+    for f in glob.glob("/proc/self/task/*/schedstat"):
+        try:
+            with open(f) as fh:
+                ns += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass  # a thread that just exited
+    return ns / 1e9
 
 
 async def main() -> None:
@@ -28,6 +41,7 @@ async def main() -> None:
             print("joined", flush=True)
             conn, _ = await conns.__anext__()
             t0 = time.perf_counter()
+            cpu0 = cpu_secs()
             got = 0
             while got < a.bytes:
                 b = await conn.read()
@@ -35,11 +49,13 @@ async def main() -> None:
                     break
                 got += len(b)
             secs = time.perf_counter() - t0
-            print(f"received {got} secs {secs:.3f} mib_per_s {got / secs / 1048576:.1f}", flush=True)
+            cpu = cpu_secs() - cpu0
+            print(f"received {got} secs {secs:.3f} mib_per_s {got / secs / 1048576:.1f} cpu {cpu:.3f}", flush=True)
             conn.close()
         else:
             swarm.join(topic, server=False, client=True)
             conn, _ = await conns.__anext__()
+            cpu0 = cpu_secs()
             block = b"\x5a" * (1024 * 1024)
             left = a.bytes
             while left > 0:
@@ -50,7 +66,7 @@ async def main() -> None:
             await conn.drain()
             conn.end()
             await conn.wait_closed()
-            print(f"sent {a.bytes}", flush=True)
+            print(f"sent {a.bytes} cpu {cpu_secs() - cpu0:.3f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -190,8 +190,8 @@ typedef enum {
    */
   P2PSWARM_EVENT_BAN = 6,
   /**
-   * A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has an empty write
-   * queue again.
+   * A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has room again: at
+   * most 4 MiB are queued (half the 8 MiB limit).
    */
   P2PSWARM_EVENT_DRAIN = 7,
 } p2pswarm_event_kind;

@@ -31,8 +31,8 @@ pub enum p2pswarm_event_kind {
     P2PSWARM_EVENT_UPDATE = 5,
     /// A swarm banned a peer (peer info available).
     P2PSWARM_EVENT_BAN = 6,
-    /// A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has an empty write
-    /// queue again.
+    /// A connection whose write was refused with `P2PSWARM_ERR_WOULD_BLOCK` has room again: at
+    /// most 4 MiB are queued (half the 8 MiB limit).
     P2PSWARM_EVENT_DRAIN = 7,
 }
 

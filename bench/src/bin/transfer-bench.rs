@@ -3,9 +3,11 @@
 //!
 //! * `transfer-bench recv --bootstrap B --topic HEX --seed HEX --bytes N`: joins the topic as a
 //!   server, prints `joined`, reads N bytes from the first connection and prints
-//!   `received N secs S mib_per_s X` (clock from the connection event to the last byte).
+//!   `received N secs S mib_per_s X cpu C` (clock from the connection event to the last byte;
+//!   C: CPU seconds of all threads of the process over the same span).
 //! * `transfer-bench send --bootstrap B --topic HEX --seed HEX --bytes N`: joins as a client and
-//!   writes N bytes (1 MiB writes) to the first connection, ends it, waits for the close.
+//!   writes N bytes (1 MiB writes) to the first connection, ends it, waits for the close, and
+//!   prints `sent N cpu C` (CPU seconds from the connection event to the close).
 //!
 //! `recv --pause-ms X` stops reading for X ms after the first MiB (a slow consumer: the
 //! receive window closes). Both exit after `--max-secs` (default 300).
@@ -58,6 +60,20 @@ async fn swarm(boot: SocketAddrV4, seed: [u8; 32]) -> Result<(Swarm, SwarmEvents
     .map_err(|e| format!("swarm: {e}"))
 }
 
+/// CPU time of all threads of this process so far (Linux: `/proc/self/task/*/schedstat`;
+/// 0 elsewhere).
+fn cpu_secs() -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let ns: u64 = dir
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    ns as f64 / 1e9
+}
+
 async fn first_connection(ev: &mut SwarmEvents) -> Result<Box<SwarmConnection>, String> {
     loop {
         match ev.next().await {
@@ -88,6 +104,7 @@ async fn run() -> Result<(), String> {
             println!("joined");
             let mut c = first_connection(&mut ev).await?;
             let t0 = Instant::now();
+            let cpu0 = cpu_secs();
             let mut buf = vec![0u8; 64 * 1024];
             let mut got = 0u64;
             // `--pause-ms X`: stop reading for X ms after the first MiB (a slow consumer).
@@ -106,8 +123,9 @@ async fn run() -> Result<(), String> {
             }
             let secs = t0.elapsed().as_secs_f64();
             println!(
-                "received {got} secs {secs:.3} mib_per_s {:.1}",
-                got as f64 / secs / 1_048_576.0
+                "received {got} secs {secs:.3} mib_per_s {:.1} cpu {:.3}",
+                got as f64 / secs / 1_048_576.0,
+                cpu_secs() - cpu0
             );
             drop(c);
         }
@@ -115,6 +133,7 @@ async fn run() -> Result<(), String> {
             s.join(topic, JoinOptions::client())
                 .map_err(|e| format!("join: {e:?}"))?;
             let mut c = first_connection(&mut ev).await?;
+            let cpu0 = cpu_secs();
             let block = vec![0x5au8; 1024 * 1024];
             let mut left = bytes;
             while left > 0 {
@@ -127,7 +146,7 @@ async fn run() -> Result<(), String> {
             c.shutdown().await.map_err(|e| format!("end: {e}"))?;
             let mut sink = vec![0u8; 64 * 1024];
             while matches!(c.read(&mut sink).await, Ok(n) if n > 0) {}
-            println!("sent {bytes}");
+            println!("sent {bytes} cpu {:.3}", cpu_secs() - cpu0);
         }
         other => return Err(format!("unknown mode {other:?} (recv | send)")),
     }

@@ -9,7 +9,10 @@
 //! GIL rules: no call blocks while holding the GIL (every blocking wait runs in `py.detach`),
 //! and the runtime thread only takes the GIL for the firewall callback (with
 //! `Python::try_attach`, so never during interpreter finalisation) and to wake an awaiting
-//! coroutine.
+//! coroutine. It drops the `bytes` objects given to `Conn.write` once written (immutable, read
+//! there without the GIL): pyo3 defers those decrefs to the next call into this module.
+
+mod joined;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
@@ -17,6 +20,7 @@ use std::time::Duration;
 
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use swarm_core::crypto::{KeyPair, PublicKey};
 use swarm_core::runtime::{
@@ -300,6 +304,41 @@ async fn lazy_get<T: Clone + Send + 'static>(l: &Arc<Lazy<T>>) -> PyResult<T> {
 // ---------------------------------------------------------------------------------------------
 // Event queue
 
+/// Most bytes of consecutive data events that `Queue.take` joins into one `bytes`: the
+/// runtime's largest data event. Larger objects measured worse (1 MiB: the allocator kept
+/// growing and trimming its heap, a page fault per 4 KiB received).
+const JOIN_MAX: usize = 256 * 1024;
+
+/// Consecutive data events of one connection, not yet turned into a tuple.
+#[derive(Default)]
+struct DataRun {
+    conn: Option<u64>,
+    len: usize,
+    parts: Vec<Vec<u8>>,
+}
+
+impl DataRun {
+    /// Appends the run as one `("data", id, bytes)` and recycles its buffers.
+    fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>, q: &EventQueue) -> PyResult<()> {
+        let Some(conn) = self.conn.take() else {
+            return Ok(());
+        };
+        let data = joined::bytes_joined(py, &self.parts);
+        self.len = 0;
+        for p in self.parts.drain(..) {
+            q.recycle(p);
+        }
+        out.append(PyTuple::new(
+            py,
+            [
+                "data".into_pyobject(py)?.into_any(),
+                conn.into_pyobject(py)?.into_any(),
+                data?.into_any(),
+            ],
+        )?)
+    }
+}
+
 /// An event queue: swarms, DHT nodes and connections created with it report here.
 #[pyclass(frozen, module = "p2pswarm._native")]
 struct Queue {
@@ -388,19 +427,38 @@ impl Queue {
     }
 
     /// Up to `max` queued events as tuples, without waiting; `None` once closed and drained.
+    ///
+    /// Consecutive data events of one connection come as one `("data", id, bytes)` of up to
+    /// 256 KiB (small messages are joined); their buffers go back to the runtime for its next
+    /// reads.
     fn take<'py>(&self, py: Python<'py>, max: usize) -> PyResult<Option<Bound<'py, PyList>>> {
         let out = PyList::empty(py);
+        let mut run = DataRun::default();
+        let mut closed = false;
         for _ in 0..max {
             match self.q.try_next() {
-                Next::Event(ev) => out.append(event_tuple(py, ev)?)?,
+                Next::Event(Event::Data { conn, data }) => {
+                    if run.conn != Some(conn) || run.len + data.len() > JOIN_MAX {
+                        run.flush(py, &out, &self.q)?;
+                    }
+                    run.conn = Some(conn);
+                    run.len += data.len();
+                    run.parts.push(data);
+                }
+                Next::Event(ev) => {
+                    run.flush(py, &out, &self.q)?;
+                    out.append(event_tuple(py, ev)?)?;
+                }
                 Next::Timeout => break,
                 Next::Closed => {
-                    if out.is_empty() {
-                        return Ok(None);
-                    }
+                    closed = true;
                     break;
                 }
             }
+        }
+        run.flush(py, &out, &self.q)?;
+        if closed && out.is_empty() {
+            return Ok(None);
         }
         Ok(Some(out))
     }
@@ -655,9 +713,6 @@ impl Discovery {
 // ---------------------------------------------------------------------------------------------
 // Connection
 
-/// Largest piece `Conn.write` hands to the runtime.
-const WRITE_PIECE: usize = 64 * 1024;
-
 /// An encrypted connection; received bytes arrive as `("data", id, bytes)` events.
 #[pyclass(frozen, module = "p2pswarm._native")]
 struct Conn {
@@ -686,21 +741,18 @@ impl Conn {
         self.c.is_initiator()
     }
 
-    /// Queues bytes (never blocks); returns how many were taken. Fewer than `len(data)` when
-    /// the runtime's write queue is full: a `("drain", id)` event follows once it is empty.
+    /// Queues bytes (never blocks); returns how many were taken: all, or 0 when the runtime's
+    /// write queue is full (a `("drain", id)` event follows once it has room).
     ///
-    /// The bytes are copied in pieces of at most 64 KiB: one large allocation per write would
-    /// be a fresh mapping (page faults) each time, which costs more than the copy.
-    fn write(&self, data: &[u8]) -> PyResult<usize> {
-        let mut taken = 0;
-        for piece in data.chunks(WRITE_PIECE) {
-            match self.c.write_nowait(piece.to_vec()) {
-                Ok(()) => taken += piece.len(),
-                Err(rt::Error::WouldBlock) => break,
-                Err(e) => return Err(err(e)),
-            }
+    /// A `bytes` object is not copied: the runtime holds a reference to it until it is written
+    /// (released on the next call into this module). Other buffers are copied once.
+    fn write(&self, data: PyBackedBytes) -> PyResult<usize> {
+        let n = data.len();
+        match self.c.write_nowait_owned(data) {
+            Ok(()) => Ok(n),
+            Err(rt::Error::WouldBlock) => Ok(0),
+            Err(e) => Err(err(e)),
         }
-        Ok(taken)
     }
 
     /// Completes when every byte written before was handed to the stream.

@@ -56,6 +56,44 @@ async def test_read_n_and_read_exactly(net):
         await b.destroy()
 
 
+async def test_small_reads_across_chunks_and_written_buffers(net):
+    """Reads of any size across (joined) chunks see every byte once, in order; a ``bytes``
+    object may be written many times (it is not copied), a ``bytearray`` changed right after
+    ``write`` is sent as it was (it is copied)."""
+    a, b, ca, cb = await pair(net)
+    try:
+        block = os.urandom(300_000)
+        ba = bytearray(os.urandom(300_000))
+        want = bytearray()
+        for i in range(9):
+            if i % 3 == 0:
+                assert ca.write(block)
+                want += block
+            elif i % 3 == 1:
+                assert ca.write(ba)
+                want += ba
+                ba[:] = bytes(len(ba))  # after write: not what was sent
+            else:
+                mv = memoryview(block)[i * 1000 :]
+                assert ca.write(mv)
+                want += mv
+        ca.end()
+        got = bytearray()
+        sizes = [1, 7, 4096, 100_000, -1, 3, 250_000]
+        for i in range(100_000):
+            n = sizes[i % len(sizes)]
+            chunk = await asyncio.wait_for(cb.read(n), 10)
+            if not chunk:
+                break
+            assert isinstance(chunk, bytes)
+            assert n < 0 or len(chunk) <= n
+            got += chunk
+        assert got == want
+    finally:
+        await a.destroy()
+        await b.destroy()
+
+
 async def test_close_wakes_reader(net):
     a, b, ca, cb = await pair(net)
     try:

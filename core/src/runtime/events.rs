@@ -49,7 +49,7 @@ pub enum Event {
         source: u64,
     },
     /// A connection's write queue, which refused a write with [`super::Error::WouldBlock`],
-    /// is empty again.
+    /// has room again: at most [`super::WRITE_LOW_WATER`] bytes are queued.
     Drain {
         /// The connection id.
         conn: u64,
@@ -89,6 +89,10 @@ struct State {
 /// transport's receive window then holds the sender back).
 pub const DATA_HIGH_WATER: usize = 4 * 1024 * 1024;
 
+/// Buffers handed back with [`EventQueue::recycle`] that a queue keeps for its connections'
+/// next reads (at most this many; 4 MiB with 256 KiB buffers).
+const SPARE_BUFFERS: usize = 16;
+
 fn data_len(ev: &Event) -> usize {
     match ev {
         Event::Data { data, .. } => data.len(),
@@ -102,6 +106,8 @@ struct Inner {
     notify: Notify,
     room: Notify,
     handler: Mutex<(u64, Option<Handler>)>,
+    /// Recycled read buffers (all of capacity `spare_cap`).
+    spare: Mutex<Vec<Vec<u8>>>,
     #[cfg(unix)]
     pipe: (
         std::os::unix::net::UnixStream,
@@ -146,6 +152,7 @@ impl EventQueue {
                 notify: Notify::new(),
                 room: Notify::new(),
                 handler: Mutex::new((0, None)),
+                spare: Mutex::new(Vec::new()),
                 #[cfg(unix)]
                 pipe,
             }),
@@ -203,6 +210,28 @@ impl EventQueue {
         self.inner.cond.notify_all();
         self.inner.notify.notify_waiters();
         self.inner.notify.notify_one();
+    }
+
+    /// Hands back the bytes of a consumed [`Event::Data`] so that a later read of a connection
+    /// reporting to this queue reuses the allocation (a fresh large allocation per read costs
+    /// page faults, often more than the copy into it). Optional; buffers of another size and
+    /// those beyond a few megabytes in all are simply dropped.
+    pub fn recycle(&self, mut buf: Vec<u8>) {
+        if buf.capacity() != super::READ_CHUNK {
+            return;
+        }
+        let mut spare = lock(&self.inner.spare);
+        if spare.len() < SPARE_BUFFERS {
+            buf.clear();
+            spare.push(buf);
+        }
+    }
+
+    /// An empty buffer of capacity [`super::READ_CHUNK`] for a read: a recycled one if any.
+    pub(super) fn read_buffer(&self) -> Vec<u8> {
+        lock(&self.inner.spare)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(super::READ_CHUNK))
     }
 
     /// Sets (or with `None` removes) the handler that receives events instead of the queue.

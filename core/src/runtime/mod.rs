@@ -802,8 +802,12 @@ impl Drop for Testnet {
     }
 }
 
+/// Bytes queued for writing: any owner of a byte slice (a `Vec`, or a binding's immutable
+/// host-language buffer written without a copy).
+type WriteBuf = Box<dyn AsRef<[u8]> + Send>;
+
 enum ConnCmd {
-    Write(Vec<u8>, Option<oneshot::Sender<Result<()>>>),
+    Write(WriteBuf, Option<oneshot::Sender<Result<()>>>),
     End,
     Destroy,
 }
@@ -814,12 +818,17 @@ struct Flow {
     credit: tokio::sync::Semaphore,
 }
 
-/// Size of the reader's buffer: the largest `Event::Data`.
+/// Size of the reader's buffer: the largest `Event::Data` (and the capacity of its `data`).
 const READ_CHUNK: usize = 256 * 1024;
 
 /// A connection refuses writes ([`Error::WouldBlock`]) that would queue more than this many
 /// bytes (a write into an empty queue is always taken).
 pub const WRITE_HIGH_WATER: usize = 8 * 1024 * 1024;
+
+/// After a refused write, [`Event::Drain`] is sent once at most this many bytes are queued
+/// (half the high-water mark: the writer is refilled while it still has bytes to send, so
+/// the stream never runs dry waiting for the consumer to wake up).
+pub const WRITE_LOW_WATER: usize = WRITE_HIGH_WATER / 2;
 
 #[derive(Debug, Default)]
 struct WriteQueue {
@@ -965,14 +974,27 @@ impl Conn {
     }
 
     /// Queues bytes without waiting. [`Error::WouldBlock`] (nothing queued) when more than
-    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once the queue is
-    /// empty. A write failure closes the connection with a `Close` event.
+    /// [`WRITE_HIGH_WATER`] bytes would wait: an [`Event::Drain`] follows once at most
+    /// [`WRITE_LOW_WATER`] bytes are queued. A write failure closes the connection with a
+    /// `Close` event.
     pub fn write_nowait(&self, data: Vec<u8>) -> Result<()> {
-        let n = data.len();
+        self.write_nowait_owned(data)
+    }
+
+    /// [`Conn::write_nowait`] for any owner of the bytes, which are written without being
+    /// copied first (e.g. a binding's immutable host-language buffer): `data` is dropped on
+    /// the runtime thread once written (or when the connection closes), and its bytes must not
+    /// change meanwhile. One call is one message of the encrypted stream (up to its maximum
+    /// message size).
+    pub fn write_nowait_owned<B>(&self, data: B) -> Result<()>
+    where
+        B: AsRef<[u8]> + Send + 'static,
+    {
+        let n = data.as_ref().len();
         self.reserve(n)?;
         self.inner
             .tx
-            .send(ConnCmd::Write(data, None))
+            .send(ConnCmd::Write(Box::new(data), None))
             .map_err(|_| Error::Closed)
     }
 
@@ -990,7 +1012,7 @@ impl Conn {
             .fetch_add(data.len(), Ordering::SeqCst);
         let (tx, rx) = oneshot::channel();
         // On failure the sender is dropped with the command: the reply reports `Closed`.
-        let _ = self.inner.tx.send(ConnCmd::Write(data, Some(tx)));
+        let _ = self.inner.tx.send(ConnCmd::Write(Box::new(data), Some(tx)));
         Reply {
             rx,
             thread: self.inner.thread,
@@ -1029,8 +1051,9 @@ async fn pump<S>(
     let reader = tokio::spawn(async move {
         let result = loop {
             rq.wait_room().await;
-            // Read into a fresh buffer that becomes the event's data (no copy, no zeroing).
-            let mut buf = Vec::with_capacity(READ_CHUNK);
+            // Read into a buffer that becomes the event's data (no copy, no zeroing): a recycled
+            // one when the consumer hands them back (`EventQueue::recycle`), else a fresh one.
+            let mut buf = rq.read_buffer();
             match rd.read_buf(&mut buf).await {
                 Ok(0) => {
                     rq.push(Event::End { conn: id });
@@ -1067,11 +1090,11 @@ async fn pump<S>(
             },
             cmd = rx.recv() => match cmd {
                 Some(ConnCmd::Write(data, done)) => {
-                    let n = data.len();
+                    let n = (*data).as_ref().len();
                     let r = if ended {
                         Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "write after end"))
                     } else {
-                        wr.write_all(&data).await
+                        wr.write_all((*data).as_ref()).await
                     };
                     let failed = (!ended).then(|| r.as_ref().err().map(ToString::to_string)).flatten();
                     if let Some(done) = done {
@@ -1080,7 +1103,9 @@ async fn pump<S>(
                     if let Some(e) = failed {
                         break Some(e);
                     }
-                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) == n
+                    // A refused writer set `refused` while some write was still queued: this one
+                    // or a later one gets here with the flag set (at the latest, emptying it).
+                    if queued.bytes.fetch_sub(n, Ordering::SeqCst) - n <= WRITE_LOW_WATER
                         && queued.refused.swap(false, Ordering::SeqCst)
                     {
                         q.push(Event::Drain { conn: id });

@@ -273,6 +273,7 @@ class Connection:
         self._native = native
         self._pump = pump
         self._buf: Deque[bytes] = collections.deque()
+        self._pos = 0  # bytes of _buf[0] already read (small reads do not copy the rest)
         self._buffered = 0
         self._unacked = 0  # bytes read but not yet reported to the runtime (batched)
         self._eof = False
@@ -364,10 +365,14 @@ class Connection:
                     raise StreamError(self._error)
                 return b""
             await self._wait()
-        chunk = self._buf.popleft()
-        if 0 < n < len(chunk):
-            self._buf.appendleft(chunk[n:])
-            chunk = chunk[:n]
+        first, pos = self._buf[0], self._pos
+        if 0 < n < len(first) - pos:
+            chunk = first[pos : pos + n]
+            self._pos = pos + n
+        else:
+            self._buf.popleft()
+            self._pos = 0
+            chunk = first[pos:] if pos else first
         self._buffered -= len(chunk)
         self._unacked += len(chunk)
         if self._unacked >= _CREDIT_BATCH:
