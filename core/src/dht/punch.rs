@@ -14,8 +14,8 @@ use tokio::time::Instant as TokioInstant;
 
 use super::connect::{ConnectError, Servers};
 use super::holepunch::{
-    PunchAction, Puncher, RandomPunchLimiter, RemoteAddr, SecurePayload, DEFAULT_TTL, LOW_TTL,
-    PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
+    PunchAction, Puncher, RandomPunchLimiter, RemoteAddr, SecurePayload, TtlLadder, DEFAULT_TTL,
+    LADDER_MAX_WAIT, LOW_TTL, PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
 };
 use super::messages::{
     commands, ErrorCode, Firewall, Holepunch, HolepunchPayload, Mode, RelayInfo,
@@ -267,6 +267,57 @@ struct Session {
     /// binds to the first packet.
     accept: Option<(u32, u32)>,
     streams: Vec<(usize, UdxStream)>,
+    /// IP TTL of our low-TTL probes (learned by [`Session::learn_low_ttl`]).
+    low_ttl: u8,
+    /// When the session (and its NAT sampling) started.
+    created: TokioInstant,
+}
+
+/// How often the ladder sockets are polled for refusals.
+const LADDER_POLL: Duration = Duration::from_millis(2);
+
+/// Sends the [`TtlLadder`] probes to `dest`: one throw-away socket per TTL, connected to `dest`
+/// so that an ICMP port unreachable surfaces as `ConnectionRefused` on its next receive (no
+/// `IP_RECVERR` needed). The sockets are non-blocking std sockets polled by
+/// [`ladder_refusals`]; the ones that could not be set up are left out.
+fn ladder_send(host: Ipv4Addr, dest: SocketAddrV4) -> Vec<(u8, std::net::UdpSocket)> {
+    let mut out = Vec::new();
+    for ttl in TtlLadder::ttls() {
+        let Ok(sock) = std::net::UdpSocket::bind(SocketAddrV4::new(host, 0)) else {
+            continue;
+        };
+        let ok = sock.set_nonblocking(true).is_ok()
+            && sock.connect(dest).is_ok()
+            && sock.set_ttl(u32::from(ttl)).is_ok()
+            && sock.send(&PROBE).is_ok();
+        if ok {
+            out.push((ttl, sock));
+        }
+    }
+    out
+}
+
+/// The TTLs among `socks` that were refused since the last call (each socket is dropped from the
+/// list once it has answered).
+fn ladder_refusals(socks: &mut Vec<(u8, std::net::UdpSocket)>) -> Vec<u8> {
+    let mut refused = Vec::new();
+    let mut buf = [0u8; 2];
+    socks.retain(|(ttl, sock)| {
+        // a few datagrams per poll at most (e.g. a responder echoing the probe: the peer itself
+        // was reached, which is no refusal)
+        for _ in 0..8 {
+            match sock.recv(&mut buf) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    refused.push(*ttl);
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+        true
+    });
+    refused
 }
 
 impl Session {
@@ -305,7 +356,58 @@ impl Session {
             deferred: std::collections::VecDeque::new(),
             accept: None,
             streams: Vec::new(),
+            low_ttl: LOW_TTL,
+            created: TokioInstant::now(),
         })
+    }
+
+    /// Learns [`Session::low_ttl`] toward `dest` with a [`TtlLadder`]: bounded by the ladder's
+    /// wait (at most [`LADDER_MAX_WAIT`], ~3 round trips to the DHT nodes being sampled, or the
+    /// first refusal + grace). NAT samples that arrive meanwhile are recorded.
+    async fn learn_low_ttl(&mut self, dest: SocketAddrV4) {
+        let start = TokioInstant::now();
+        let mut ladder = TtlLadder::new(start.into_std());
+        let mut socks = ladder_send(self.host(), dest);
+        if socks.is_empty() {
+            return;
+        }
+        let mut samples = self.samples.take();
+        let mut sampling = samples.is_some();
+        let mut tick = tokio::time::interval(LADDER_POLL);
+        let hard_end = start + LADDER_MAX_WAIT;
+        loop {
+            for ttl in ladder_refusals(&mut socks) {
+                ladder.handle_refused(now(), ttl);
+            }
+            if ladder.is_done(now()) || TokioInstant::now() >= hard_end {
+                break;
+            }
+            tokio::select! {
+                smp = async {
+                    match samples.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                }, if sampling => match smp {
+                    Some((to, from)) => {
+                        self.nat.add(to, from);
+                        ladder.handle_rtt(self.created.elapsed());
+                    }
+                    // sampling ended: `analyze` sees the closed channel later
+                    None => sampling = false,
+                },
+                _ = tick.tick() => {}
+            }
+        }
+        self.samples = samples;
+        self.low_ttl = ladder.low_ttl();
+        tracing::debug!(
+            %dest,
+            refused = ?ladder.min_refused(),
+            low_ttl = self.low_ttl,
+            waited = ?start.elapsed(),
+            "low-TTL probe TTL learned"
+        );
     }
 
     fn host(&self) -> Ipv4Addr {
@@ -543,7 +645,9 @@ impl Session {
             self.remote_firewall,
             &self.remote_addrs,
             seed,
-        ) {
+        )
+        .map(|p| p.with_low_ttl(self.low_ttl))
+        {
             Some(p) => {
                 tracing::debug!(
                     initiator = self.initiator,
@@ -719,9 +823,11 @@ async fn client_rounds(
 ) -> Result<(), Option<ConnectError>> {
     let mut retry = true;
     let mut reopened = false;
+    // the TTL that opens our NAT(s) without reaching the server's router (see `TtlLadder`)
+    s.learn_low_ttl(*server_address).await;
     let (token, peer_address) = loop {
         // probe round
-        s.sockets[0].probe(*server_address, LOW_TTL);
+        s.sockets[0].probe(*server_address, s.low_ttl);
         let mut p = s.payload(*round, false);
         p.remote_address = Some(*server_address);
         *round += 1;
@@ -779,7 +885,7 @@ async fn client_rounds(
     };
     if server_relay.relay_address == input.handshake_relay && peer_address != *server_address {
         *server_address = peer_address;
-        s.sockets[0].probe(*server_address, LOW_TTL);
+        s.sockets[0].probe(*server_address, s.low_ttl);
     }
     // punch round
     s.nat.freeze();
