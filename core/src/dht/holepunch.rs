@@ -278,6 +278,20 @@ impl Puncher {
         self
     }
 
+    /// Keeps every birthday probe low-TTL (hyperdht sends all passes after the first with TTL
+    /// 64). For a peer whose router is known to accept unsolicited datagrams (a [`TtlLadder`]
+    /// probe was refused by it): a full-TTL probe that reaches it before the peer has sent to that
+    /// socket's address leaves a conntrack entry there that makes the peer's own later probe to
+    /// that address leave from another port (the peer's probes to our sockets' addresses are
+    /// what connects).
+    #[must_use]
+    pub fn keep_low_ttl(mut self) -> Self {
+        if let Strategy::Birthday { low_ttl_rounds, .. } = &mut self.strategy {
+            *low_ttl_rounds = u32::MAX;
+        }
+        self
+    }
+
     /// Whether this punch involves a randomizing NAT (counts for the limiter).
     pub fn is_random(&self) -> bool {
         self.random
@@ -521,6 +535,12 @@ impl TtlLadder {
         now >= self.deadline() || self.answered >= LADDER_TTLS.len()
     }
 
+    /// Whether a usable TTL was learned: the far router refused a probe (it accepts unsolicited
+    /// datagrams) and a smaller TTL did not reach it.
+    pub fn learned(&self) -> bool {
+        matches!(self.min_refused, Some(k) if k > 2)
+    }
+
     /// The smallest TTL seen reaching the far router, if any.
     pub fn min_refused(&self) -> Option<u8> {
         self.min_refused
@@ -531,7 +551,7 @@ impl TtlLadder {
     /// without reaching it, and hyperdht's value is as good as any).
     pub fn low_ttl(&self) -> u8 {
         match self.min_refused {
-            Some(k) if k > 2 => k - 1,
+            Some(k) if self.learned() => k - 1,
             _ => LOW_TTL,
         }
     }
@@ -900,6 +920,44 @@ mod tests {
             drain(&mut p)[0],
             PunchAction::Probe { ttl: 3, .. }
         ));
+        // after the first pass hyperdht's schedule goes to TTL 64; keep_low_ttl stays low
+        let ttls_after_first_pass = |p: Puncher| {
+            let mut p = p;
+            let mut t = t0 + BIRTHDAY_PAUSE;
+            let mut out = Vec::new();
+            for _ in 0..BIRTHDAY_SOCKETS + 10 {
+                t += RANDOM_INTERVAL;
+                p.handle_timeout(t);
+                out.extend(drain(&mut p));
+            }
+            out.iter()
+                .skip(BIRTHDAY_SOCKETS)
+                .filter_map(|x| match x {
+                    PunchAction::Probe { ttl, .. } => Some(*ttl),
+                    _ => None,
+                })
+                .collect::<Vec<u8>>()
+        };
+        assert!(ttls_after_first_pass(p.clone())
+            .iter()
+            .all(|t| *t == DEFAULT_TTL));
+        assert!(ttls_after_first_pass(p.keep_low_ttl())
+            .iter()
+            .all(|t| *t == 3));
+    }
+
+    #[test]
+    fn ladder_learns_only_when_a_ttl_above_2_was_the_smallest_refused() {
+        let t0 = Instant::now();
+        let mut l = TtlLadder::new(t0);
+        assert!(!l.learned());
+        l.handle_refused(t0, 2);
+        l.handle_refused(t0, 5);
+        assert!(!l.learned(), "TTL 2 reached the far router: nothing safe");
+        let mut m = TtlLadder::new(t0);
+        m.handle_refused(t0, 4);
+        assert!(m.learned());
+        assert_eq!(m.low_ttl(), 3);
     }
 
     #[test]

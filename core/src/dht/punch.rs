@@ -269,6 +269,8 @@ struct Session {
     streams: Vec<(usize, UdxStream)>,
     /// IP TTL of our low-TTL probes (learned by [`Session::learn_low_ttl`]).
     low_ttl: u8,
+    /// The peer's router refused a ladder probe: it accepts unsolicited datagrams.
+    far_router_accepts: bool,
     /// When the session (and its NAT sampling) started.
     created: TokioInstant,
 }
@@ -357,6 +359,7 @@ impl Session {
             accept: None,
             streams: Vec::new(),
             low_ttl: LOW_TTL,
+            far_router_accepts: false,
             created: TokioInstant::now(),
         })
     }
@@ -401,6 +404,7 @@ impl Session {
         }
         self.samples = samples;
         self.low_ttl = ladder.low_ttl();
+        self.far_router_accepts = ladder.learned();
         tracing::debug!(
             %dest,
             refused = ?ladder.min_refused(),
@@ -646,8 +650,14 @@ impl Session {
             &self.remote_addrs,
             seed,
         )
-        .map(|p| p.with_low_ttl(self.low_ttl))
-        {
+        .map(|p| {
+            let p = p.with_low_ttl(self.low_ttl);
+            if self.far_router_accepts {
+                p.keep_low_ttl()
+            } else {
+                p
+            }
+        }) {
             Some(p) => {
                 tracing::debug!(
                     initiator = self.initiator,
@@ -1194,6 +1204,14 @@ async fn server_on_holepunch(
         if random && !lock(&servers.limiter).allows(now()) {
             abort(s, st, ErrorCode::TRY_LATER);
             return;
+        }
+        let birthday =
+            fw >= Firewall::RANDOM && super::nat::coerce(s.remote_firewall) == Firewall::CONSISTENT;
+        if let Some(dest) = s.remote_addrs.iter().find(|a| a.verified).map(|a| a.addr) {
+            if birthday {
+                // our birthday sockets' low-TTL probes must not reach the client's router
+                s.learn_low_ttl(dest).await;
+            }
         }
         if !s.start_puncher() {
             abort(s, st, ErrorCode::ABORTED);
