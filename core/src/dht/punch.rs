@@ -273,6 +273,8 @@ struct Session {
     far_router_accepts: bool,
     /// When the session (and its NAT sampling) started.
     created: TokioInstant,
+    /// Round trip of the first NAT-sampling PING (bounds the ladder's wait).
+    rtt: Option<Duration>,
 }
 
 /// How often the ladder sockets are polled for refusals.
@@ -361,6 +363,7 @@ impl Session {
             low_ttl: LOW_TTL,
             far_router_accepts: false,
             created: TokioInstant::now(),
+            rtt: None,
         })
     }
 
@@ -373,6 +376,9 @@ impl Session {
         let mut socks = ladder_send(self.host(), dest);
         if socks.is_empty() {
             return;
+        }
+        if let Some(rtt) = self.rtt {
+            ladder.handle_rtt(rtt);
         }
         let mut samples = self.samples.take();
         let mut sampling = samples.is_some();
@@ -394,6 +400,7 @@ impl Session {
                 }, if sampling => match smp {
                     Some((to, from)) => {
                         self.nat.add(to, from);
+                        self.rtt.get_or_insert(self.created.elapsed());
                         ladder.handle_rtt(self.created.elapsed());
                     }
                     // sampling ended: `analyze` sees the closed channel later
@@ -582,6 +589,7 @@ impl Session {
             match next {
                 (Some((to, from)), rx) => {
                     self.nat.add(to, from);
+                    self.rtt.get_or_insert(self.created.elapsed());
                     self.samples = Some(rx);
                 }
                 (None, _) => self.nat.give_up(),
@@ -1003,6 +1011,50 @@ struct ServerState {
     round: u64,
     done: bool,
     random: bool,
+    /// The external address of a fresh punch socket advertised first (see [`fresh_socket`]).
+    fresh: Option<SocketAddrV4>,
+    /// [`fresh_socket`] was tried.
+    fresh_tried: bool,
+}
+
+/// Server, consistent x consistent, when the client starts punching (the fast-open probe did not
+/// connect it): if our router accepts unsolicited datagrams, the client's own first probe
+/// (hyperdht's TTL 5) may already have reached it and left a conntrack entry there for (client
+/// address -> our punch socket's address); our packets to the client from that socket then leave
+/// from another port, and the probes of both sides miss. We cannot see our own router's
+/// conntrack, so always: open a fresh punch socket, send the client a low-TTL probe from it (a mapping in our NAT
+/// toward the client, that does not reach the client's router), learn its external address with
+/// one PING to `relay`, and advertise that address first: the client probes it, the probe passes
+/// our NAT into the fresh socket, and our echo goes back through the client's mapping. Nothing
+/// full-TTL is sent from the fresh socket before the client's probe arrives (that would leave the
+/// same kind of entry in the client's router). Returns the fresh socket's external address.
+async fn fresh_socket(
+    s: &mut Session,
+    peer: SocketAddrV4,
+    relay: SocketAddrV4,
+) -> Option<SocketAddrV4> {
+    // the TTL matters when the client's router accepts; when nothing was learned (it drops, or
+    // is more than 6 hops away) hyperdht's TTL 5 is harmless
+    s.learn_low_ttl(peer).await;
+    let idx = s.sockets.len();
+    let sock = PunchSocket::open(s.host(), idx, s.events_tx.clone())
+        .await
+        .ok()?;
+    s.sockets.push(sock.clone());
+    s.ensure_stream(idx);
+    sock.probe(peer, s.low_ttl);
+    let (_, res) = sock
+        .request(
+            relay,
+            crate::rpc::message::commands::PING,
+            true,
+            None,
+            None,
+            1,
+        )
+        .await?;
+    tracing::debug!(fresh = %res.to, low_ttl = s.low_ttl, "server: fresh punch socket for a client behind an accepting router");
+    Some(res.to)
 }
 
 /// Runs one server hole-punch session (§9.3 step 12, §9.5 server side) until a stream binds,
@@ -1031,6 +1083,8 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         round: 0,
         done: false,
         random: false,
+        fresh: None,
+        fresh_tried: false,
     };
     let mut winner: Option<(Option<usize>, UdxStream)> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -1118,6 +1172,17 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
     }
 }
 
+/// Our NAT addresses, with a fresh socket's address first.
+fn advertised(
+    addrs: Option<Vec<SocketAddrV4>>,
+    fresh: Option<SocketAddrV4>,
+) -> Option<Vec<SocketAddrV4>> {
+    let Some(f) = fresh else { return addrs };
+    let mut out = vec![f];
+    out.extend(addrs.unwrap_or_default().into_iter().filter(|a| *a != f));
+    Some(out)
+}
+
 fn server_reply(s: &Session, target: [u8; 32], req: &ServerHpRequest, payload: &HolepunchPayload) {
     let Some(peer) = req.hp.peer_address else {
         return;
@@ -1199,6 +1264,16 @@ async fn server_on_holepunch(
         // fast open
         s.sockets[0].probe(peer, DEFAULT_TTL);
     }
+    let remote_consistent = super::nat::coerce(s.remote_firewall) == Firewall::CONSISTENT;
+    if s.remote_punching
+        && s.puncher.is_none()
+        && consistent
+        && remote_consistent
+        && !st.fresh_tried
+    {
+        st.fresh_tried = true;
+        st.fresh = fresh_socket(s, peer, req.relay).await;
+    }
     if s.remote_punching && s.puncher.is_none() {
         let random = s.remote_firewall >= Firewall::RANDOM || fw >= Firewall::RANDOM;
         if random && !lock(&servers.limiter).allows(now()) {
@@ -1231,7 +1306,7 @@ async fn server_on_holepunch(
         round: st.round,
         connected: false,
         punching: s.puncher.is_some(),
-        addresses: s.nat.addresses(),
+        addresses: advertised(s.nat.addresses(), st.fresh),
         remote_address: None,
         token: is_server_relay.then_some(token),
         remote_token: payload.token,
