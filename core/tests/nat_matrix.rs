@@ -68,7 +68,7 @@ impl Cell {
         match t.len() {
             0 => None,
             n if n % 2 == 1 => Some(t[n / 2]),
-            n => Some((t[n / 2 - 1] + t[n / 2]) / 2),
+            n => Some(u64::midpoint(t[n / 2 - 1], t[n / 2])),
         }
     }
 
@@ -164,7 +164,7 @@ fn print_tables(router: &str, cells: &[(&str, &str)], tables: &[Table]) {
                     cells
                         .iter()
                         .position(|(c, s)| c == cn && s == sn)
-                        .map_or_else(|| "".to_owned(), |i| table[i].render())
+                        .map_or_else(String::new, |i| table[i].render())
                 })
                 .collect();
             println!("| {cn} | {} |", line.join(" | "));

@@ -1172,6 +1172,43 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
     }
 }
 
+/// Server: the client asked to punch (§9.5 punch round step 3): the limiter, the low TTL
+/// (birthday) or a fresh socket (consistent x consistent), then the strategy. `Err` = the error
+/// to abort with.
+async fn server_start_punch(
+    s: &mut Session,
+    servers: &Servers,
+    st: &mut ServerState,
+    peer: SocketAddrV4,
+    relay: SocketAddrV4,
+) -> Result<(), ErrorCode> {
+    let fw = s.nat.firewall();
+    let local = super::nat::coerce(fw);
+    let remote = super::nat::coerce(s.remote_firewall);
+    let random = s.remote_firewall >= Firewall::RANDOM || fw >= Firewall::RANDOM;
+    if random && !lock(&servers.limiter).allows(now()) {
+        return Err(ErrorCode::TRY_LATER);
+    }
+    if local == Firewall::CONSISTENT && remote == Firewall::CONSISTENT && !st.fresh_tried {
+        st.fresh_tried = true;
+        st.fresh = fresh_socket(s, peer, relay).await;
+    }
+    if local >= Firewall::RANDOM && remote == Firewall::CONSISTENT {
+        if let Some(dest) = s.remote_addrs.iter().find(|a| a.verified).map(|a| a.addr) {
+            // our birthday sockets' low-TTL probes must not reach the client's router
+            s.learn_low_ttl(dest).await;
+        }
+    }
+    if !s.start_puncher() {
+        return Err(ErrorCode::ABORTED);
+    }
+    if random {
+        lock(&servers.limiter).begin();
+        st.random = true;
+    }
+    Ok(())
+}
+
 /// Our NAT addresses, with a fresh socket's address first.
 fn advertised(
     addrs: Option<Vec<SocketAddrV4>>,
@@ -1264,37 +1301,10 @@ async fn server_on_holepunch(
         // fast open
         s.sockets[0].probe(peer, DEFAULT_TTL);
     }
-    let remote_consistent = super::nat::coerce(s.remote_firewall) == Firewall::CONSISTENT;
-    if s.remote_punching
-        && s.puncher.is_none()
-        && consistent
-        && remote_consistent
-        && !st.fresh_tried
-    {
-        st.fresh_tried = true;
-        st.fresh = fresh_socket(s, peer, req.relay).await;
-    }
     if s.remote_punching && s.puncher.is_none() {
-        let random = s.remote_firewall >= Firewall::RANDOM || fw >= Firewall::RANDOM;
-        if random && !lock(&servers.limiter).allows(now()) {
-            abort(s, st, ErrorCode::TRY_LATER);
+        if let Err(e) = server_start_punch(s, servers, st, peer, req.relay).await {
+            abort(s, st, e);
             return;
-        }
-        let birthday =
-            fw >= Firewall::RANDOM && super::nat::coerce(s.remote_firewall) == Firewall::CONSISTENT;
-        if let Some(dest) = s.remote_addrs.iter().find(|a| a.verified).map(|a| a.addr) {
-            if birthday {
-                // our birthday sockets' low-TTL probes must not reach the client's router
-                s.learn_low_ttl(dest).await;
-            }
-        }
-        if !s.start_puncher() {
-            abort(s, st, ErrorCode::ABORTED);
-            return;
-        }
-        if random {
-            lock(&servers.limiter).begin();
-            st.random = true;
         }
     }
     if fw != Firewall::UNKNOWN {
