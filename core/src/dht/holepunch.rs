@@ -49,6 +49,11 @@ pub const RANDOM_PUNCH_LIMIT: u32 = 1;
 
 /// The 1-byte probe datagram.
 pub const PROBE: [u8; 1] = [0];
+/// The datagram of a [`TtlLadder`] probe: 2 bytes, so that a peer's socket that it reaches
+/// (an open or firewalled peer has no NAT router in front) ignores it (dht-rpc: neither a request
+/// nor a response; hole-punch sockets: not a 1-byte probe, which an initiator would take for a
+/// punch success from the ladder socket's address).
+pub const LADDER_DATAGRAM: [u8; 2] = [0, 0];
 /// TTLs tried by the [`TtlLadder`] (one probe socket each). Six, because Linux answers a burst
 /// of at most 6 ICMP errors per destination (`icmp_ratelimit`) and every TTL at or beyond the far
 /// router may draw one.

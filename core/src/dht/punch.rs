@@ -15,7 +15,7 @@ use tokio::time::Instant as TokioInstant;
 use super::connect::{ConnectError, Servers};
 use super::holepunch::{
     PunchAction, Puncher, RandomPunchLimiter, RemoteAddr, SecurePayload, TtlLadder, DEFAULT_TTL,
-    LADDER_MAX_WAIT, LOW_TTL, PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
+    LADDER_DATAGRAM, LADDER_MAX_WAIT, LOW_TTL, PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
 };
 use super::messages::{
     commands, ErrorCode, Firewall, Holepunch, HolepunchPayload, Mode, RelayInfo,
@@ -293,7 +293,7 @@ fn ladder_send(host: Ipv4Addr, dest: SocketAddrV4) -> Vec<(u8, std::net::UdpSock
         let ok = sock.set_nonblocking(true).is_ok()
             && sock.connect(dest).is_ok()
             && sock.set_ttl(u32::from(ttl)).is_ok()
-            && sock.send(&PROBE).is_ok();
+            && sock.send(&LADDER_DATAGRAM).is_ok();
         if ok {
             out.push((ttl, sock));
         }
