@@ -10,10 +10,10 @@
 //! Runs per cell: `NAT_MATRIX_RUNS` (default 1), and for cells with a `random` side
 //! `NAT_MATRIX_RANDOM_RUNS` (default: the same); the numbers in docs/nat-matrix.md used 3 and 10.
 //!
-//! * `matrix_with_dropping_routers` (default, ~5 min): routers drop unsolicited inbound.
+//! * `matrix_with_dropping_routers` (default, ~5-8 min): routers drop unsolicited inbound.
 //! * `accepting_routers_two_nat_cells` (default, ~2 min): routers accept unsolicited inbound
 //!   (the conntrack pitfall), the cells where both sides are behind consistent NATs.
-//! * `matrix_with_accepting_routers` (`#[ignore]`, ~15-20 min per run per cell): all cells.
+//! * `matrix_with_accepting_routers` (`#[ignore]`, ~15 min with 1 run per cell): all cells.
 //!
 //! Every check: each Rust pairing connects in every cell where JS<->JS connected; random x random
 //! fails for all with dropping routers; with accepting routers Rust<->Rust and Rust client -> JS
@@ -244,7 +244,7 @@ fn accepting_routers_two_nat_cells() {
 }
 
 #[test]
-#[ignore = "slow (~15-20 min per run per cell): many cells wait out hole-punch timeouts"]
+#[ignore = "slow (~15 min with 1 run per cell): many cells wait out hole-punch timeouts"]
 fn matrix_with_accepting_routers() {
     matrix("accept", &all_cells(), &ACCEPT_MUST);
 }
