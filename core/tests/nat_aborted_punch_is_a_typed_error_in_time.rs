@@ -1,6 +1,7 @@
 //! NAT lab (tests/nat/lab.sh; needs root, prints SKIPPED otherwise): a Rust client behind a
 //! randomizing NAT connecting to a Rust server behind another randomizing NAT cannot punch; the
-//! connect fails with the typed HOLEPUNCH_DOUBLE_RANDOMIZED_NATS error well within hyperdht's
+//! connect fails with the typed HOLEPUNCH_DOUBLE_RANDOMIZED_NATS (or, when the server saw both
+//! sides randomizing first, REMOTE_ABORTED) error well within hyperdht's
 //! bound for the probe round (4 tries x 1 s, twice, plus the 1 s UNKNOWN wait: < 10 s), and the
 //! same with a JS server; and an exhausted consistent punch (accepting routers) ends with
 //! HOLEPUNCH_ABORTED after the reference's 10 rounds x 1 s.
@@ -29,8 +30,11 @@ fn double_random_nats_fail_fast_with_a_typed_error() {
             return;
         };
         println!("{server:?} server: {}", r.line);
-        assert_eq!(
-            r.outcome, "failed:HOLEPUNCH_DOUBLE_RANDOMIZED_NATS",
+        // the client's own verdict, or the server's abort when the client's payload already said
+        // RANDOM (its NAT analysis finishes while it learns its low TTL)
+        assert!(
+            r.outcome == "failed:HOLEPUNCH_DOUBLE_RANDOMIZED_NATS"
+                || r.outcome == "failed:REMOTE_ABORTED",
             "{}",
             r.line
         );

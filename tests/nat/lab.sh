@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A NAT lab for one run, built from Linux network namespaces, veth pairs, one bridge and nftables.
 #
-#   tests/nat/lab.sh --client TYPE --server TYPE [--router drop|accept] -- CMD ARGS...
+#   tests/nat/lab.sh --client TYPE --server TYPE [--router drop|accept] [--transit N] -- CMD ARGS...
 #
 # TYPE is one of
 #   open        no NAT, the host has a public address (routed through its router)
@@ -15,12 +15,20 @@
 # --router drop (default): NAT routers drop unsolicited inbound traffic on their WAN (input and
 #   forward hooks); accept: they do not filter (unsolicited datagrams to the router itself get the
 #   kernel's ICMP port-unreachable and create conntrack entries -- see docs/nat-matrix.md).
+# --transit N (default 0): N plain forwarding routers ("ISP" hops, no NAT, no filter) between each
+#   site's (outer) router and the public segment, and the public namespace routes between the
+#   sites. 0 = the routers' WANs sit on the public bridge (adjacent routers: a packet that leaves
+#   one site's NAT reaches the other site's router whatever its TTL). With N >= 1 the far router
+#   is 2N+1 router hops beyond a site's (outer) router, so a TTL-limited probe can open its own
+#   NAT(s) and expire in transit (router hops from a consistent host to the far router: 2N+2).
 #
 # Layout (10.10.0.0/24 is the "public" segment; not a documentation range, which hyperdht treats
 # as bogons):
 #   PUB   namespace with bridge br0 = 10.10.0.1/24 (where the bootstrap DHT nodes run), routes the
 #         open/firewalled hosts' public /24s
-#   RC/RS client/server routers, WAN 10.10.0.11 / 10.10.0.12
+#   RC/RS client/server routers, WAN 10.10.0.11 / 10.10.0.12 (with --transit N: WAN 10.4i.N.2,
+#         behind transit routers t1..tN: t1 on the bridge as 10.10.0.2i, link j = 10.4i.j.0/24;
+#         i = 1 client, 2 server)
 #   C/S   the client/server hosts: 192.168.1.2 / 192.168.2.2 behind NAT (double: behind an inner
 #         router 172.16.x.2 -> 192.168.x.0/24), or 10.10.11.2 / 10.10.12.2 when open/firewalled
 #
@@ -28,7 +36,8 @@
 # `ip netns exec "$NAT_LAB_xxx" ...` to put traffic on the lab:
 #   NAT_LAB_PUB NAT_LAB_CLIENT NAT_LAB_SERVER   namespace names
 #   NAT_LAB_BOOT_HOST                           10.10.0.1 (bootstrap nodes bind in NAT_LAB_PUB)
-#   NAT_LAB_CLIENT_TYPE NAT_LAB_SERVER_TYPE NAT_LAB_ROUTER
+#   NAT_LAB_CLIENT_TYPE NAT_LAB_SERVER_TYPE NAT_LAB_ROUTER NAT_LAB_TRANSIT
+#   NAT_LAB_CLIENT_ROUTER NAT_LAB_SERVER_ROUTER      the sites' outer router namespaces
 # Everything (namespaces, and any process left inside them) is removed by a trap on exit.
 #
 # Exit status: CMD's status; 77 = SKIPPED (namespaces/nftables not usable here); 2 usage;
@@ -38,16 +47,17 @@ set -u
 PATH="$PATH:/usr/sbin:/sbin"
 
 usage() {
-  echo "usage: $0 --client TYPE --server TYPE [--router drop|accept] -- CMD ARGS..." >&2
+  echo "usage: $0 --client TYPE --server TYPE [--router drop|accept] [--transit N] -- CMD ARGS..." >&2
   exit 2
 }
 
-CT=""; ST=""; ROUTER=drop
+CT=""; ST=""; ROUTER=drop; TRANSIT=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --client) CT="${2:-}"; shift 2 ;;
     --server) ST="${2:-}"; shift 2 ;;
     --router) ROUTER="${2:-}"; shift 2 ;;
+    --transit) TRANSIT="${2:-}"; shift 2 ;;
     --) shift; break ;;
     *) usage ;;
   esac
@@ -61,6 +71,7 @@ if [ "$CT" = same ] || { [ "$ST" = same ] && [ "$CT" != consistent ] && [ "$CT" 
   usage
 fi
 case "$ROUTER" in drop|accept) ;; *) usage ;; esac
+case "$TRANSIT" in [0-9]) ;; *) echo "lab.sh: --transit takes 0-9" >&2; usage ;; esac
 
 skip() {
   echo "SKIPPED nat lab: $*" >&2
@@ -142,16 +153,51 @@ nat_rules() { # $1 ns-key, $2 mode: masq|random|none, $3 filter: yes|no
   echo "$r" | ip netns exec "$(ns "$1")" nft -f - || die "nft in $1"
 }
 
+# puts namespace $3's interface `$4` on the public bridge (veth end $2 in pub) as $5/24
+on_bridge() {
+  veth pub "$2" "$3" "$4"
+  x pub ip link set "$2" master br0
+  x pub ip link set "$2" up
+  x "$3" ip addr add "$5/24" dev "$4"
+  x "$3" ip link set "$4" up
+  x "$3" ip route add default via 10.10.0.1
+}
+
+# the WAN side of site router $2 (site $1 = c|s, index $3): on the bridge as 10.10.0.1i, or behind
+# TRANSIT forwarding routers; sets NEXT = the address pub routes the site's public ranges through
+uplink() {
+  local k=$1 r=$2 i=$3 j
+  if [ "$TRANSIT" = 0 ]; then
+    on_bridge "$k" "w$k" "$r" wan "10.10.0.1$i"
+    NEXT="10.10.0.1$i"
+    return
+  fi
+  for ((j = 1; j <= TRANSIT; j++)); do mkns "t$k$j"; done
+  for ((j = 1; j <= TRANSIT; j++)); do
+    if [ "$j" = 1 ]; then
+      on_bridge "$k" "w$k" "t$k$j" upl "10.10.0.2$i"
+    fi
+    local low="t$k$((j + 1))" lowif=upl
+    [ "$j" = "$TRANSIT" ] && { low="$r"; lowif=wan; }
+    veth "t$k$j" dnl "$low" "$lowif"
+    x "t$k$j" ip addr add "10.4$i.$j.1/24" dev dnl
+    x "t$k$j" ip link set dnl up
+    x "$low" ip addr add "10.4$i.$j.2/24" dev "$lowif"
+    x "$low" ip link set "$lowif" up
+    x "$low" ip route add default via "10.4$i.$j.1"
+    # everything of this site below link j
+    x "t$k$j" ip route add "10.4$i.0.0/16" via "10.4$i.$j.2"
+    x "t$k$j" ip route add "10.10.1$i.0/24" via "10.4$i.$j.2"
+  done
+  x pub ip route add "10.4$i.0.0/16" via "10.10.0.2$i"
+  NEXT="10.10.0.2$i"
+}
+
 # site $1 = c|s, $2 type, $3 index (1 client, 2 server)
 site() {
-  local k=$1 t=$2 i=$3 r="r$1" wanip="10.10.0.1$3"
+  local k=$1 t=$2 i=$3 r="r$1"
   mkns "$r"; mkns "$k"
-  veth pub "w$k" "$r" wan
-  x pub ip link set "w$k" master br0
-  x pub ip link set "w$k" up
-  x "$r" ip addr add "$wanip/24" dev wan
-  x "$r" ip link set wan up
-  x "$r" ip route add default via 10.10.0.1
+  uplink "$k" "$r" "$i"
   local filt=no
   [ "$ROUTER" = drop ] && filt=yes
   case "$t" in
@@ -162,7 +208,7 @@ site() {
       x "$k" ip addr add "10.10.1$i.2/24" dev eth0
       x "$k" ip link set eth0 up
       x "$k" ip route add default via "10.10.1$i.1"
-      x pub ip route add "10.10.1$i.0/24" via "$wanip"
+      x pub ip route add "10.10.1$i.0/24" via "$NEXT"
       if [ "$t" = firewalled ]; then nat_rules "$r" none yes; fi
       ;;
     consistent|random)
@@ -215,7 +261,8 @@ fi
 
 export NAT_LAB_PUB="$(ns pub)" NAT_LAB_CLIENT="$(ns c)" NAT_LAB_SERVER="$(ns s)"
 export NAT_LAB_BOOT_HOST=10.10.0.1 NAT_LAB_CLIENT_TYPE="$CT" NAT_LAB_SERVER_TYPE="$ST"
-export NAT_LAB_ROUTER="$ROUTER"
+export NAT_LAB_ROUTER="$ROUTER" NAT_LAB_TRANSIT="$TRANSIT"
+export NAT_LAB_CLIENT_ROUTER="$(ns rc)" NAT_LAB_SERVER_ROUTER="$(ns rs)"
 
 "$@" <&0 &
 CHILD=$!

@@ -4,7 +4,9 @@
 //! * [`Puncher`]: the probe schedule of the punch strategies (consistent↔consistent rounds,
 //!   random-port probing, birthday sockets) as a state machine: inputs `handle_*(now, …)`,
 //!   outputs polled with [`Puncher::poll_action`] / [`Puncher::poll_timeout`];
-//! * [`RandomPunchLimiter`]: the node-wide limit on punches involving a randomizing NAT.
+//! * [`RandomPunchLimiter`]: the node-wide limit on punches involving a randomizing NAT;
+//! * [`TtlLadder`]: the TTL of our "low-TTL" probes, learned per peer (not in hyperdht, which
+//!   always uses 5): the largest TTL that still expires before the peer's NAT router.
 //!
 //! The tokio driver (sockets, relayed PEER_HOLEPUNCH rounds) is in `punch.rs`.
 
@@ -47,6 +49,22 @@ pub const RANDOM_PUNCH_LIMIT: u32 = 1;
 
 /// The 1-byte probe datagram.
 pub const PROBE: [u8; 1] = [0];
+/// The datagram of a [`TtlLadder`] probe: 2 bytes, so that a peer's socket that it reaches
+/// (an open or firewalled peer has no NAT router in front) ignores it (dht-rpc: neither a request
+/// nor a response; hole-punch sockets: not a 1-byte probe, which an initiator would take for a
+/// punch success from the ladder socket's address).
+pub const LADDER_DATAGRAM: [u8; 2] = [0, 0];
+/// TTLs tried by the [`TtlLadder`] (one probe socket each). Six, because Linux answers a burst
+/// of at most 6 ICMP errors per destination (`icmp_ratelimit`) and every TTL at or beyond the far
+/// router may draw one.
+pub const LADDER_TTLS: std::ops::RangeInclusive<u8> = 2..=7;
+/// Longest wait for the ladder's answers.
+pub const LADDER_MAX_WAIT: Duration = Duration::from_millis(500);
+/// Shortest wait for the ladder's answers (when a round trip to a DHT node was measured).
+pub const LADDER_MIN_WAIT: Duration = Duration::from_millis(25);
+/// Wait after the first answer for answers to smaller TTLs (they travel the same path and come
+/// first; this only absorbs reordering).
+pub const LADDER_GRACE: Duration = Duration::from_millis(5);
 
 /// The hole-punch secret of a finished handshake: `H256k(handshakeHash, NS_PEER_HOLEPUNCH)`.
 pub fn holepunch_secret(handshake_hash: &[u8]) -> [u8; 32] {
@@ -161,6 +179,7 @@ enum Strategy {
 #[derive(Debug, Clone)]
 pub struct Puncher {
     initiator: bool,
+    low_ttl: u8,
     strategy: Strategy,
     sockets: usize,
     next_at: Option<Instant>,
@@ -193,6 +212,7 @@ impl Puncher {
         let remote = coerce(remote);
         let mut p = Self {
             initiator,
+            low_ttl: LOW_TTL,
             strategy: Strategy::Consistent {
                 round: 0,
                 addrs: Vec::new(),
@@ -248,6 +268,35 @@ impl Puncher {
         None
     }
 
+    /// Uses `ttl` instead of [`LOW_TTL`] for the low-TTL probes (birthday sockets), e.g. the one
+    /// a [`TtlLadder`] learned. Call right after [`Puncher::start`].
+    #[must_use]
+    pub fn with_low_ttl(mut self, ttl: u8) -> Self {
+        for a in &mut self.out {
+            if let PunchAction::Probe { ttl: t, .. } = a {
+                if *t == self.low_ttl {
+                    *t = ttl;
+                }
+            }
+        }
+        self.low_ttl = ttl;
+        self
+    }
+
+    /// Keeps every birthday probe low-TTL (hyperdht sends all passes after the first with TTL
+    /// 64). For a peer whose router is known to accept unsolicited datagrams (a [`TtlLadder`]
+    /// probe was refused by it): a full-TTL probe that reaches it before the peer has sent to that
+    /// socket's address leaves a conntrack entry there that makes the peer's own later probe to
+    /// that address leave from another port (the peer's probes to our sockets' addresses are
+    /// what connects).
+    #[must_use]
+    pub fn keep_low_ttl(mut self) -> Self {
+        if let Strategy::Birthday { low_ttl_rounds, .. } = &mut self.strategy {
+            *low_ttl_rounds = u32::MAX;
+        }
+        self
+    }
+
     /// Whether this punch involves a randomizing NAT (counts for the limiter).
     pub fn is_random(&self) -> bool {
         self.random
@@ -281,7 +330,7 @@ impl Puncher {
                 self.out.push_back(PunchAction::Probe {
                     socket,
                     dest: *remote,
-                    ttl: LOW_TTL,
+                    ttl: self.low_ttl,
                 });
             }
             *opened = true;
@@ -391,7 +440,7 @@ impl Puncher {
                     *low_ttl_rounds = low_ttl_rounds.saturating_sub(1);
                 }
                 let ttl = if *low_ttl_rounds > 0 {
-                    LOW_TTL
+                    self.low_ttl
                 } else {
                     DEFAULT_TTL
                 };
@@ -414,6 +463,102 @@ impl Puncher {
     /// The next thing to do.
     pub fn poll_action(&mut self) -> Option<PunchAction> {
         self.out.pop_front()
+    }
+}
+
+/// Learns the TTL of our low-TTL probes toward one peer address (not in hyperdht).
+///
+/// A low-TTL probe must cross all of our own NAT routers (so they hold a mapping toward the peer
+/// before the peer's first probe arrives) and expire before the peer's NAT router: a router that
+/// accepts unsolicited datagrams delivers one addressed to itself (no socket: ICMP port
+/// unreachable) and records a conntrack entry for it, and the peer's own outgoing packets to us
+/// then clash with that entry and get another external port (`docs/nat-matrix.md`). hyperdht's
+/// fixed TTL 5 reaches the far router whenever it is at most 4 router hops away.
+///
+/// The driver sends one probe per TTL in [`LADDER_TTLS`] to the peer address, each from its own
+/// throw-away socket (so a probe that does reach the far router only marks that socket's address
+/// pair there, not the punch socket's), connected so that an ICMP port unreachable comes back as
+/// a refused receive, and reports every refused TTL with [`TtlLadder::handle_refused`]. The
+/// smallest refused TTL `k` reached the far router, so `k - 1` is the largest TTL that does not;
+/// it crosses our NATs as long as at least one non-NAT hop lies between them and the far router.
+/// No refusal (the far router drops, or is farther than the ladder) means hyperdht's [`LOW_TTL`].
+#[derive(Debug, Clone)]
+pub struct TtlLadder {
+    start: Instant,
+    wait: Duration,
+    first_refusal: Option<Instant>,
+    min_refused: Option<u8>,
+    answered: usize,
+}
+
+impl TtlLadder {
+    /// A ladder whose probes were sent at `now`.
+    pub fn new(now: Instant) -> Self {
+        Self {
+            start: now,
+            wait: LADDER_MAX_WAIT,
+            first_refusal: None,
+            min_refused: None,
+            answered: 0,
+        }
+    }
+
+    /// The TTLs to probe with.
+    pub fn ttls() -> impl Iterator<Item = u8> {
+        LADDER_TTLS
+    }
+
+    /// A round trip to some DHT node took `rtt`: wait about three of them (the far router is
+    /// usually no farther than the nodes), within [`LADDER_MIN_WAIT`]..[`LADDER_MAX_WAIT`].
+    pub fn handle_rtt(&mut self, rtt: Duration) {
+        self.wait = self
+            .wait
+            .min((rtt * 3).clamp(LADDER_MIN_WAIT, LADDER_MAX_WAIT));
+    }
+
+    /// The probe with IP TTL `ttl` was refused (ICMP port unreachable from the far side).
+    pub fn handle_refused(&mut self, now: Instant, ttl: u8) {
+        if !LADDER_TTLS.contains(&ttl) {
+            return;
+        }
+        self.answered += 1;
+        self.first_refusal.get_or_insert(now);
+        self.min_refused = Some(self.min_refused.map_or(ttl, |m| m.min(ttl)));
+    }
+
+    /// When to stop waiting for answers.
+    pub fn deadline(&self) -> Instant {
+        let end = self.start + self.wait;
+        match self.first_refusal {
+            Some(t) => end.min(t + LADDER_GRACE),
+            None => end,
+        }
+    }
+
+    /// Whether the wait is over at `now` (deadline passed, or every TTL answered).
+    pub fn is_done(&self, now: Instant) -> bool {
+        now >= self.deadline() || self.answered >= LADDER_TTLS.len()
+    }
+
+    /// Whether a usable TTL was learned: the far router refused a probe (it accepts unsolicited
+    /// datagrams) and a smaller TTL did not reach it.
+    pub fn learned(&self) -> bool {
+        matches!(self.min_refused, Some(k) if k > 2)
+    }
+
+    /// The smallest TTL seen reaching the far router, if any.
+    pub fn min_refused(&self) -> Option<u8> {
+        self.min_refused
+    }
+
+    /// The TTL for low-TTL probes: one below the smallest refused TTL; [`LOW_TTL`] when nothing
+    /// was refused, or when TTL 2 already reached the far router (then no TTL opens our NAT
+    /// without reaching it, and hyperdht's value is as good as any).
+    pub fn low_ttl(&self) -> u8 {
+        match self.min_refused {
+            Some(k) if self.learned() => k - 1,
+            _ => LOW_TTL,
+        }
     }
 }
 
@@ -702,6 +847,122 @@ mod tests {
                 from: a("1.1.1.1:4000")
             }]
         );
+    }
+
+    #[test]
+    fn ladder_picks_one_below_the_smallest_refused_ttl() {
+        let t0 = Instant::now();
+        let mut l = TtlLadder::new(t0);
+        assert_eq!(
+            TtlLadder::ttls().collect::<Vec<_>>(),
+            vec![2, 3, 4, 5, 6, 7]
+        );
+        assert_eq!(l.low_ttl(), LOW_TTL);
+        assert!(!l.is_done(t0));
+        // answers for TTL >= 5 (the far router is 4 hops away), out of order
+        l.handle_refused(t0 + Duration::from_millis(3), 6);
+        l.handle_refused(t0 + Duration::from_millis(3), 5);
+        l.handle_refused(t0 + Duration::from_millis(4), 7);
+        assert_eq!(l.min_refused(), Some(5));
+        assert_eq!(l.low_ttl(), 4);
+        assert_eq!(l.deadline(), t0 + Duration::from_millis(3) + LADDER_GRACE);
+        assert!(l.is_done(t0 + Duration::from_millis(9)));
+        // TTLs outside the ladder are ignored
+        l.handle_refused(t0, 1);
+        assert_eq!(l.min_refused(), Some(5));
+    }
+
+    #[test]
+    fn ladder_falls_back_to_hyperdht_low_ttl() {
+        let t0 = Instant::now();
+        // nothing refused (dropping routers): wait the full bound, then TTL 5
+        let mut l = TtlLadder::new(t0);
+        assert_eq!(l.deadline(), t0 + LADDER_MAX_WAIT);
+        l.handle_rtt(Duration::from_millis(2));
+        assert_eq!(l.deadline(), t0 + LADDER_MIN_WAIT);
+        l.handle_rtt(Duration::from_millis(1));
+        assert_eq!(l.deadline(), t0 + LADDER_MIN_WAIT);
+        let mut slow = TtlLadder::new(t0);
+        slow.handle_rtt(Duration::from_millis(100));
+        assert_eq!(slow.deadline(), t0 + Duration::from_millis(300));
+        slow.handle_rtt(Duration::from_secs(2));
+        assert_eq!(slow.deadline(), t0 + Duration::from_millis(300));
+        assert_eq!(l.low_ttl(), LOW_TTL);
+        // adjacent routers: TTL 2 already reached the far router; no TTL is safe
+        l.handle_refused(t0, 2);
+        l.handle_refused(t0, 3);
+        assert_eq!(l.low_ttl(), LOW_TTL);
+        // every TTL answered: done at once
+        let mut all = TtlLadder::new(t0);
+        for t in TtlLadder::ttls() {
+            all.handle_refused(t0, t);
+        }
+        assert!(all.is_done(t0));
+    }
+
+    #[test]
+    fn birthday_low_ttl_probes_use_the_learned_ttl() {
+        let t0 = Instant::now();
+        let remote = [RemoteAddr {
+            addr: a("10.0.0.2:4000"),
+            verified: true,
+        }];
+        let mut p = Puncher::start(t0, true, Firewall::RANDOM, Firewall::CONSISTENT, &remote, 7)
+            .map(|p| p.with_low_ttl(3))
+            .expect("birthday");
+        let first = drain(&mut p);
+        assert!(
+            matches!(first[0], PunchAction::Probe { ttl: 3, .. }),
+            "{first:?}"
+        );
+        p.handle_sockets_opened(t0, BIRTHDAY_SOCKETS - 1);
+        let opened = drain(&mut p);
+        assert!(opened
+            .iter()
+            .all(|x| matches!(x, PunchAction::Probe { ttl: 3, .. })));
+        p.handle_timeout(t0 + BIRTHDAY_PAUSE);
+        assert!(matches!(
+            drain(&mut p)[0],
+            PunchAction::Probe { ttl: 3, .. }
+        ));
+        // after the first pass hyperdht's schedule goes to TTL 64; keep_low_ttl stays low
+        let ttls_after_first_pass = |p: Puncher| {
+            let mut p = p;
+            let mut t = t0 + BIRTHDAY_PAUSE;
+            let mut out = Vec::new();
+            for _ in 0..BIRTHDAY_SOCKETS + 10 {
+                t += RANDOM_INTERVAL;
+                p.handle_timeout(t);
+                out.extend(drain(&mut p));
+            }
+            out.iter()
+                .skip(BIRTHDAY_SOCKETS)
+                .filter_map(|x| match x {
+                    PunchAction::Probe { ttl, .. } => Some(*ttl),
+                    _ => None,
+                })
+                .collect::<Vec<u8>>()
+        };
+        assert!(ttls_after_first_pass(p.clone())
+            .iter()
+            .all(|t| *t == DEFAULT_TTL));
+        assert!(ttls_after_first_pass(p.keep_low_ttl())
+            .iter()
+            .all(|t| *t == 3));
+    }
+
+    #[test]
+    fn ladder_learns_only_when_a_ttl_above_2_was_the_smallest_refused() {
+        let t0 = Instant::now();
+        let mut l = TtlLadder::new(t0);
+        assert!(!l.learned());
+        l.handle_refused(t0, 2);
+        l.handle_refused(t0, 5);
+        assert!(!l.learned(), "TTL 2 reached the far router: nothing safe");
+        let mut m = TtlLadder::new(t0);
+        m.handle_refused(t0, 4);
+        assert!(m.learned());
+        assert_eq!(m.low_ttl(), 3);
     }
 
     #[test]

@@ -14,8 +14,8 @@ use tokio::time::Instant as TokioInstant;
 
 use super::connect::{ConnectError, Servers};
 use super::holepunch::{
-    PunchAction, Puncher, RandomPunchLimiter, RemoteAddr, SecurePayload, DEFAULT_TTL, LOW_TTL,
-    PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
+    PunchAction, Puncher, RandomPunchLimiter, RemoteAddr, SecurePayload, TtlLadder, DEFAULT_TTL,
+    LADDER_DATAGRAM, LADDER_MAX_WAIT, LOW_TTL, PASSIVE_WAIT, PROBE, UNKNOWN_FIREWALL_WAIT,
 };
 use super::messages::{
     commands, ErrorCode, Firewall, Holepunch, HolepunchPayload, Mode, RelayInfo,
@@ -267,6 +267,61 @@ struct Session {
     /// binds to the first packet.
     accept: Option<(u32, u32)>,
     streams: Vec<(usize, UdxStream)>,
+    /// IP TTL of our low-TTL probes (learned by [`Session::learn_low_ttl`]).
+    low_ttl: u8,
+    /// The peer's router refused a ladder probe: it accepts unsolicited datagrams.
+    far_router_accepts: bool,
+    /// When the session (and its NAT sampling) started.
+    created: TokioInstant,
+    /// Round trip of the first NAT-sampling PING (bounds the ladder's wait).
+    rtt: Option<Duration>,
+}
+
+/// How often the ladder sockets are polled for refusals.
+const LADDER_POLL: Duration = Duration::from_millis(2);
+
+/// Sends the [`TtlLadder`] probes to `dest`: one throw-away socket per TTL, connected to `dest`
+/// so that an ICMP port unreachable surfaces as `ConnectionRefused` on its next receive (no
+/// `IP_RECVERR` needed). The sockets are non-blocking std sockets polled by
+/// [`ladder_refusals`]; the ones that could not be set up are left out.
+fn ladder_send(host: Ipv4Addr, dest: SocketAddrV4) -> Vec<(u8, std::net::UdpSocket)> {
+    let mut out = Vec::new();
+    for ttl in TtlLadder::ttls() {
+        let Ok(sock) = std::net::UdpSocket::bind(SocketAddrV4::new(host, 0)) else {
+            continue;
+        };
+        let ok = sock.set_nonblocking(true).is_ok()
+            && sock.connect(dest).is_ok()
+            && sock.set_ttl(u32::from(ttl)).is_ok()
+            && sock.send(&LADDER_DATAGRAM).is_ok();
+        if ok {
+            out.push((ttl, sock));
+        }
+    }
+    out
+}
+
+/// The TTLs among `socks` that were refused since the last call (each socket is dropped from the
+/// list once it has answered).
+fn ladder_refusals(socks: &mut Vec<(u8, std::net::UdpSocket)>) -> Vec<u8> {
+    let mut refused = Vec::new();
+    let mut buf = [0u8; 2];
+    socks.retain(|(ttl, sock)| {
+        // a few datagrams per poll at most (e.g. a responder echoing the probe: the peer itself
+        // was reached, which is no refusal)
+        for _ in 0..8 {
+            match sock.recv(&mut buf) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                    refused.push(*ttl);
+                    return false;
+                }
+                Err(_) => return true,
+            }
+        }
+        true
+    });
+    refused
 }
 
 impl Session {
@@ -305,7 +360,65 @@ impl Session {
             deferred: std::collections::VecDeque::new(),
             accept: None,
             streams: Vec::new(),
+            low_ttl: LOW_TTL,
+            far_router_accepts: false,
+            created: TokioInstant::now(),
+            rtt: None,
         })
+    }
+
+    /// Learns [`Session::low_ttl`] toward `dest` with a [`TtlLadder`]: bounded by the ladder's
+    /// wait (at most [`LADDER_MAX_WAIT`], ~3 round trips to the DHT nodes being sampled, or the
+    /// first refusal + grace). NAT samples that arrive meanwhile are recorded.
+    async fn learn_low_ttl(&mut self, dest: SocketAddrV4) {
+        let start = TokioInstant::now();
+        let mut ladder = TtlLadder::new(start.into_std());
+        let mut socks = ladder_send(self.host(), dest);
+        if socks.is_empty() {
+            return;
+        }
+        if let Some(rtt) = self.rtt {
+            ladder.handle_rtt(rtt);
+        }
+        let mut samples = self.samples.take();
+        let mut sampling = samples.is_some();
+        let mut tick = tokio::time::interval(LADDER_POLL);
+        let hard_end = start + LADDER_MAX_WAIT;
+        loop {
+            for ttl in ladder_refusals(&mut socks) {
+                ladder.handle_refused(now(), ttl);
+            }
+            if ladder.is_done(now()) || TokioInstant::now() >= hard_end {
+                break;
+            }
+            tokio::select! {
+                smp = async {
+                    match samples.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                }, if sampling => match smp {
+                    Some((to, from)) => {
+                        self.nat.add(to, from);
+                        self.rtt.get_or_insert(self.created.elapsed());
+                        ladder.handle_rtt(self.created.elapsed());
+                    }
+                    // sampling ended: `analyze` sees the closed channel later
+                    None => sampling = false,
+                },
+                _ = tick.tick() => {}
+            }
+        }
+        self.samples = samples;
+        self.low_ttl = ladder.low_ttl();
+        self.far_router_accepts = ladder.learned();
+        tracing::debug!(
+            %dest,
+            refused = ?ladder.min_refused(),
+            low_ttl = self.low_ttl,
+            waited = ?start.elapsed(),
+            "low-TTL probe TTL learned"
+        );
     }
 
     fn host(&self) -> Ipv4Addr {
@@ -476,6 +589,7 @@ impl Session {
             match next {
                 (Some((to, from)), rx) => {
                     self.nat.add(to, from);
+                    self.rtt.get_or_insert(self.created.elapsed());
                     self.samples = Some(rx);
                 }
                 (None, _) => self.nat.give_up(),
@@ -543,7 +657,15 @@ impl Session {
             self.remote_firewall,
             &self.remote_addrs,
             seed,
-        ) {
+        )
+        .map(|p| {
+            let p = p.with_low_ttl(self.low_ttl);
+            if self.far_router_accepts {
+                p.keep_low_ttl()
+            } else {
+                p
+            }
+        }) {
             Some(p) => {
                 tracing::debug!(
                     initiator = self.initiator,
@@ -719,9 +841,11 @@ async fn client_rounds(
 ) -> Result<(), Option<ConnectError>> {
     let mut retry = true;
     let mut reopened = false;
+    // the TTL that opens our NAT(s) without reaching the server's router (see `TtlLadder`)
+    s.learn_low_ttl(*server_address).await;
     let (token, peer_address) = loop {
         // probe round
-        s.sockets[0].probe(*server_address, LOW_TTL);
+        s.sockets[0].probe(*server_address, s.low_ttl);
         let mut p = s.payload(*round, false);
         p.remote_address = Some(*server_address);
         *round += 1;
@@ -779,7 +903,7 @@ async fn client_rounds(
     };
     if server_relay.relay_address == input.handshake_relay && peer_address != *server_address {
         *server_address = peer_address;
-        s.sockets[0].probe(*server_address, LOW_TTL);
+        s.sockets[0].probe(*server_address, s.low_ttl);
     }
     // punch round
     s.nat.freeze();
@@ -887,6 +1011,50 @@ struct ServerState {
     round: u64,
     done: bool,
     random: bool,
+    /// The external address of a fresh punch socket advertised first (see [`fresh_socket`]).
+    fresh: Option<SocketAddrV4>,
+    /// [`fresh_socket`] was tried.
+    fresh_tried: bool,
+}
+
+/// Server, consistent x consistent, when the client starts punching (the fast-open probe did not
+/// connect it): if our router accepts unsolicited datagrams, the client's own first probe
+/// (hyperdht's TTL 5) may already have reached it and left a conntrack entry there for (client
+/// address -> our punch socket's address); our packets to the client from that socket then leave
+/// from another port, and the probes of both sides miss. We cannot see our own router's
+/// conntrack, so always: open a fresh punch socket, send the client a low-TTL probe from it (a mapping in our NAT
+/// toward the client, that does not reach the client's router), learn its external address with
+/// one PING to `relay`, and advertise that address first: the client probes it, the probe passes
+/// our NAT into the fresh socket, and our echo goes back through the client's mapping. Nothing
+/// full-TTL is sent from the fresh socket before the client's probe arrives (that would leave the
+/// same kind of entry in the client's router). Returns the fresh socket's external address.
+async fn fresh_socket(
+    s: &mut Session,
+    peer: SocketAddrV4,
+    relay: SocketAddrV4,
+) -> Option<SocketAddrV4> {
+    // the TTL matters when the client's router accepts; when nothing was learned (it drops, or
+    // is more than 6 hops away) hyperdht's TTL 5 is harmless
+    s.learn_low_ttl(peer).await;
+    let idx = s.sockets.len();
+    let sock = PunchSocket::open(s.host(), idx, s.events_tx.clone())
+        .await
+        .ok()?;
+    s.sockets.push(sock.clone());
+    s.ensure_stream(idx);
+    sock.probe(peer, s.low_ttl);
+    let (_, res) = sock
+        .request(
+            relay,
+            crate::rpc::message::commands::PING,
+            true,
+            None,
+            None,
+            1,
+        )
+        .await?;
+    tracing::debug!(fresh = %res.to, low_ttl = s.low_ttl, "server: fresh punch socket for a client behind an accepting router");
+    Some(res.to)
 }
 
 /// Runs one server hole-punch session (§9.3 step 12, §9.5 server side) until a stream binds,
@@ -915,6 +1083,8 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
         round: 0,
         done: false,
         random: false,
+        fresh: None,
+        fresh_tried: false,
     };
     let mut winner: Option<(Option<usize>, UdxStream)> = None;
     let mut tick = tokio::time::interval(Duration::from_millis(10));
@@ -1002,6 +1172,54 @@ pub(crate) async fn server_session(rpc: DhtNode, servers: Arc<Servers>, mut plan
     }
 }
 
+/// Server: the client asked to punch (§9.5 punch round step 3): the limiter, the low TTL
+/// (birthday) or a fresh socket (consistent x consistent), then the strategy. `Err` = the error
+/// to abort with.
+async fn server_start_punch(
+    s: &mut Session,
+    servers: &Servers,
+    st: &mut ServerState,
+    peer: SocketAddrV4,
+    relay: SocketAddrV4,
+) -> Result<(), ErrorCode> {
+    let fw = s.nat.firewall();
+    let local = super::nat::coerce(fw);
+    let remote = super::nat::coerce(s.remote_firewall);
+    let random = s.remote_firewall >= Firewall::RANDOM || fw >= Firewall::RANDOM;
+    if random && !lock(&servers.limiter).allows(now()) {
+        return Err(ErrorCode::TRY_LATER);
+    }
+    if local == Firewall::CONSISTENT && remote == Firewall::CONSISTENT && !st.fresh_tried {
+        st.fresh_tried = true;
+        st.fresh = fresh_socket(s, peer, relay).await;
+    }
+    if local >= Firewall::RANDOM && remote == Firewall::CONSISTENT {
+        if let Some(dest) = s.remote_addrs.iter().find(|a| a.verified).map(|a| a.addr) {
+            // our birthday sockets' low-TTL probes must not reach the client's router
+            s.learn_low_ttl(dest).await;
+        }
+    }
+    if !s.start_puncher() {
+        return Err(ErrorCode::ABORTED);
+    }
+    if random {
+        lock(&servers.limiter).begin();
+        st.random = true;
+    }
+    Ok(())
+}
+
+/// Our NAT addresses, with a fresh socket's address first.
+fn advertised(
+    addrs: Option<Vec<SocketAddrV4>>,
+    fresh: Option<SocketAddrV4>,
+) -> Option<Vec<SocketAddrV4>> {
+    let Some(f) = fresh else { return addrs };
+    let mut out = vec![f];
+    out.extend(addrs.unwrap_or_default().into_iter().filter(|a| *a != f));
+    Some(out)
+}
+
 fn server_reply(s: &Session, target: [u8; 32], req: &ServerHpRequest, payload: &HolepunchPayload) {
     let Some(peer) = req.hp.peer_address else {
         return;
@@ -1084,18 +1302,9 @@ async fn server_on_holepunch(
         s.sockets[0].probe(peer, DEFAULT_TTL);
     }
     if s.remote_punching && s.puncher.is_none() {
-        let random = s.remote_firewall >= Firewall::RANDOM || fw >= Firewall::RANDOM;
-        if random && !lock(&servers.limiter).allows(now()) {
-            abort(s, st, ErrorCode::TRY_LATER);
+        if let Err(e) = server_start_punch(s, servers, st, peer, req.relay).await {
+            abort(s, st, e);
             return;
-        }
-        if !s.start_puncher() {
-            abort(s, st, ErrorCode::ABORTED);
-            return;
-        }
-        if random {
-            lock(&servers.limiter).begin();
-            st.random = true;
         }
     }
     if fw != Firewall::UNKNOWN {
@@ -1107,7 +1316,7 @@ async fn server_on_holepunch(
         round: st.round,
         connected: false,
         punching: s.puncher.is_some(),
-        addresses: s.nat.addresses(),
+        addresses: advertised(s.nat.addresses(), st.fresh),
         remote_address: None,
         token: is_server_relay.then_some(token),
         remote_token: payload.token,

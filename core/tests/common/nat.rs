@@ -224,6 +224,20 @@ pub fn run_cell(
     router: &str,
     bytes: usize,
 ) -> Option<CellResult> {
+    run_cell_in(client, server, client_nat, server_nat, router, 0, bytes)
+}
+
+/// [`run_cell`] in a lab with `transit` forwarding routers between each site and the public
+/// segment (`lab.sh --transit`).
+pub fn run_cell_in(
+    client: Impl,
+    server: Impl,
+    client_nat: &str,
+    server_nat: &str,
+    router: &str,
+    transit: u8,
+    bytes: usize,
+) -> Option<CellResult> {
     let root = repo();
     let exe = std::env::current_exe().expect("test binary");
     let cmd = |i: Impl| match i {
@@ -233,7 +247,15 @@ pub fn run_cell(
     let out = Command::new("bash")
         .arg(root.join("tests/nat/lab.sh"))
         .args([
-            "--client", client_nat, "--server", server_nat, "--router", router, "--",
+            "--client",
+            client_nat,
+            "--server",
+            server_nat,
+            "--router",
+            router,
+            "--transit",
+            &transit.to_string(),
+            "--",
         ])
         .arg(root.join("tests/nat/cell.sh"))
         .env("NAT_CLIENT_CMD", cmd(client))
