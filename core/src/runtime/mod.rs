@@ -29,7 +29,7 @@ use std::task::{Context, Poll};
 use std::thread::ThreadId;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 pub use events::{Event, EventQueue, Handler, Next, DATA_HIGH_WATER};
@@ -1011,6 +1011,31 @@ impl Conn {
     }
 }
 
+thread_local! {
+    /// The readers' buffer, shared by every connection polled on this thread (a read never
+    /// keeps it across an await).
+    static READ_SCRATCH: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
+/// Reads once from `rd` into the thread's scratch buffer; the bytes read, copied (empty at
+/// end of stream).
+fn read_chunk<R: AsyncRead>(
+    rd: Pin<&mut R>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Vec<u8>>> {
+    let mut scratch = READ_SCRATCH
+        .try_with(std::cell::Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec![0u8; READ_CHUNK].into_boxed_slice());
+    let mut buf = tokio::io::ReadBuf::new(&mut scratch);
+    let r = rd
+        .poll_read(cx, &mut buf)
+        .map_ok(|()| buf.filled().to_vec());
+    let _ = READ_SCRATCH.try_with(|c| c.set(Some(scratch)));
+    r
+}
+
 /// Runs a connection: a reader task turns received bytes into events while this task writes
 /// (so that a blocked write never stops reading: no deadlock when both sides send in bulk).
 async fn pump<S>(
@@ -1029,14 +1054,15 @@ async fn pump<S>(
     let reader = tokio::spawn(async move {
         let result = loop {
             rq.wait_room().await;
-            // Read into a fresh buffer that becomes the event's data (no copy, no zeroing).
-            let mut buf = Vec::with_capacity(READ_CHUNK);
-            match rd.read_buf(&mut buf).await {
-                Ok(0) => {
+            // Read into the thread's scratch buffer and copy what came into an exact-size
+            // Vec for the event: an idle connection holds no read buffer (it held 256 KiB).
+            let read = std::future::poll_fn(|cx| read_chunk(Pin::new(&mut rd), cx)).await;
+            match read.map(|buf| (buf.len(), buf)) {
+                Ok((0, _)) => {
                     rq.push(Event::End { conn: id });
                     break None;
                 }
-                Ok(n) => {
+                Ok((n, buf)) => {
                     if flow.enabled.load(Ordering::SeqCst) {
                         // Wait for the consumer (credit for these bytes) before queueing them.
                         if let Ok(p) = flow.credit.acquire_many(n as u32).await {

@@ -194,7 +194,6 @@ impl UdxSocket {
         Ok(UdxStream {
             shared: self.shared.clone(),
             id,
-            leftover: None,
         })
     }
 
@@ -590,7 +589,6 @@ impl UdxCloseWatch {
 pub struct UdxStream {
     shared: Arc<Shared>,
     id: u32,
-    leftover: Option<(Vec<u8>, usize)>,
 }
 
 impl UdxStream {
@@ -758,32 +756,27 @@ impl Drop for UdxStream {
 
 impl AsyncRead for UdxStream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some((chunk, pos)) = &mut self.leftover {
-            let n = (chunk.len() - *pos).min(buf.remaining());
-            buf.put_slice(&chunk[*pos..*pos + n]);
-            *pos += n;
-            if *pos == chunk.len() {
-                self.leftover = None;
-            }
+        if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let this = &mut *self;
+        let this = &*self;
         let mut st = this.shared.lock();
         let State { mux, slots, .. } = &mut *st;
-        let chunk = mux.stream_mut(this.id).and_then(super::Stream::read);
-        if let Some(chunk) = chunk {
-            drop(st);
-            this.shared.wake_driver.notify_one(); // a window update may be due
-            let n = chunk.len().min(buf.remaining());
-            buf.put_slice(&chunk[..n]);
-            if n < chunk.len() {
-                this.leftover = Some((chunk, n));
+        if let Some(s) = mux.stream_mut(this.id) {
+            if s.readable() > 0 {
+                // Every packet that is ready, in one lock (not one poll per packet).
+                let (n, window_update) = s.read_into(buf.initialize_unfilled());
+                buf.advance(n);
+                drop(st);
+                if window_update {
+                    this.shared.wake_driver.notify_one();
+                }
+                return Poll::Ready(Ok(()));
             }
-            return Poll::Ready(Ok(()));
         }
         let Some(slot) = slots.get_mut(&this.id) else {
             return Poll::Ready(Ok(()));

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cc::{Bbr, RateSample};
@@ -100,9 +101,34 @@ enum MtuState {
     Complete,
 }
 
+/// A packet's payload: a range of one written buffer, shared by the packets cut from it (no
+/// copy and no allocation per packet).
+#[derive(Debug, Default)]
+struct Payload {
+    buf: Option<Arc<Vec<u8>>>,
+    start: usize,
+    len: usize,
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf
+            .as_ref()
+            .map_or(&[][..], |b| &b[self.start..self.start + self.len])
+    }
+}
+
 #[derive(Debug)]
 struct Sent {
-    payload: Vec<u8>,
+    payload: Payload,
     end: bool,
     at: Instant,
     retransmitted: bool,
@@ -143,7 +169,7 @@ pub struct Stream {
     send_rwnd: u32,
     wl1: u32,
     wl2: u32,
-    write_queue: VecDeque<Vec<u8>>,
+    write_queue: VecDeque<Arc<Vec<u8>>>,
     write_offset: usize,
     write_queued: usize,
     sent: VecDeque<Sent>,
@@ -203,6 +229,8 @@ pub struct Stream {
     ooo: BTreeMap<u64, Ooo>,
     ooo_bytes: usize,
     recv_buf: VecDeque<Vec<u8>>,
+    /// Bytes of `recv_buf`'s front chunk already read.
+    recv_offset: usize,
     recv_buffered: usize,
     events: VecDeque<StreamEvent>,
 }
@@ -290,6 +318,7 @@ impl Stream {
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
             recv_buf: VecDeque::new(),
+            recv_offset: 0,
             recv_buffered: 0,
             events: VecDeque::new(),
             cfg,
@@ -463,7 +492,7 @@ impl Stream {
         }
         if !data.is_empty() {
             self.write_queued += data.len();
-            self.write_queue.push_back(data);
+            self.write_queue.push_back(Arc::new(data));
         }
         Ok(())
     }
@@ -517,15 +546,55 @@ impl Stream {
     /// Takes the next chunk of in-order data; reading opens the receive window.
     pub fn read(&mut self) -> Option<Vec<u8>> {
         let before = self.rwnd();
-        let chunk = self.recv_buf.pop_front()?;
+        let mut chunk = self.recv_buf.pop_front()?;
+        if self.recv_offset > 0 {
+            chunk.drain(..self.recv_offset);
+            self.recv_offset = 0;
+        }
         self.recv_buffered -= chunk.len();
+        self.after_read(before);
+        Some(chunk)
+    }
+
+    /// Copies as much in-order data as fits into `out` (several packets at once); returns the
+    /// number of bytes copied and whether a window update became due (the receive window
+    /// reopened: the driver should send an ACK).
+    pub fn read_into(&mut self, out: &mut [u8]) -> (usize, bool) {
+        let before = self.rwnd();
+        let mut n = 0;
+        while n < out.len() {
+            let Some(front) = self.recv_buf.front() else {
+                break;
+            };
+            let avail = &front[self.recv_offset..];
+            let take = avail.len().min(out.len() - n);
+            out[n..n + take].copy_from_slice(&avail[..take]);
+            n += take;
+            if take == avail.len() {
+                self.recv_buf.pop_front();
+                self.recv_offset = 0;
+            } else {
+                self.recv_offset += take;
+            }
+        }
+        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 64 {
+            // A burst left a long queue behind: do not keep its capacity on an idle stream.
+            self.recv_buf = VecDeque::new();
+        }
+        self.recv_buffered -= n;
+        (n, self.after_read(before))
+    }
+
+    /// Tells the sender when a (nearly) closed window opens again; returns whether an ACK
+    /// became due.
+    fn after_read(&mut self, before: u32) -> bool {
         let after = self.rwnd();
-        // Tell the sender when a (nearly) closed window opens again.
         let quarter = (self.cfg.recv_window / 4) as u32;
         if self.remote.is_some() && self.closed.is_none() && before < quarter && after >= quarter {
             self.ack_pending = true;
+            return true;
         }
-        Some(chunk)
+        false
     }
 
     /// The next event.
@@ -1370,19 +1439,45 @@ impl Stream {
 
     /// Builds the next new packet from the write queue; returns its index in `sent`.
     fn packetize(&mut self, now: Instant, remote: Remote, mss: usize) -> usize {
-        let mut payload = Vec::with_capacity(self.write_queued.min(mss));
-        while payload.len() < mss {
-            let Some(front) = self.write_queue.front() else {
-                break;
-            };
-            let take = (front.len() - self.write_offset).min(mss - payload.len());
-            payload.extend_from_slice(&front[self.write_offset..self.write_offset + take]);
-            self.write_offset += take;
-            if self.write_offset == front.len() {
-                self.write_queue.pop_front();
-                self.write_offset = 0;
+        let want = self.write_queued.min(mss);
+        let payload = match self.write_queue.front() {
+            // The common case: the packet is a range of the front buffer.
+            Some(front) if front.len() - self.write_offset >= want && want > 0 => {
+                let p = Payload {
+                    buf: Some(front.clone()),
+                    start: self.write_offset,
+                    len: want,
+                };
+                self.write_offset += want;
+                if self.write_offset == front.len() {
+                    self.write_queue.pop_front();
+                    self.write_offset = 0;
+                }
+                p
             }
-        }
+            _ => {
+                // It spans buffers (or there is none: an END): gather it.
+                let mut bytes = Vec::with_capacity(want);
+                while bytes.len() < mss {
+                    let Some(front) = self.write_queue.front() else {
+                        break;
+                    };
+                    let take = (front.len() - self.write_offset).min(mss - bytes.len());
+                    bytes.extend_from_slice(&front[self.write_offset..self.write_offset + take]);
+                    self.write_offset += take;
+                    if self.write_offset == front.len() {
+                        self.write_queue.pop_front();
+                        self.write_offset = 0;
+                    }
+                }
+                let len = bytes.len();
+                Payload {
+                    buf: (len > 0).then(|| Arc::new(bytes)),
+                    start: 0,
+                    len,
+                }
+            }
+        };
         self.write_queued -= payload.len();
         self.unacked_bytes += payload.len();
         // END travels alone, after the last data packet: then "only the END is unacknowledged"
@@ -1471,7 +1566,7 @@ impl Stream {
         }
         .write(out);
         out.resize(out.len() + usize::from(p.padding), 0);
-        out.extend_from_slice(&p.payload);
+        out.extend_from_slice(p.payload.bytes());
         let len = out.len();
         let dest = p.dest.addr;
         self.tokens -= len as f64;
@@ -1498,7 +1593,7 @@ impl Stream {
 
 fn clone_meta(p: &Sent) -> Sent {
     Sent {
-        payload: Vec::new(),
+        payload: Payload::default(),
         end: p.end,
         at: p.at,
         retransmitted: p.retransmitted,
