@@ -34,6 +34,8 @@ const MESSAGE_QUEUE: usize = 1024;
 const DEFAULT_TTL: u32 = 64;
 /// Bytes per receive buffer: one GRO batch (UDP payloads coalesce up to 64 KiB).
 const INBOX_BUF: usize = 65_536;
+/// Send buffers kept for reuse between driver rounds while sending.
+const SPARE_SEGMENTS: usize = 8;
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -515,9 +517,12 @@ async fn drive(shared: Arc<Shared>) {
             }
             (st.mux.poll_timeout(), more, stop)
         };
+        let sent_any = !outbox.segments.is_empty();
         for seg in outbox.segments.drain(..) {
             send_segment(&shared.io, &udp, &seg).await;
-            outbox.spare.push(seg.buf);
+            if outbox.spare.len() < SPARE_SEGMENTS {
+                outbox.spare.push(seg.buf);
+            }
         }
         if stop {
             tracing::debug!(local = %shared.local_addr, "udx socket driver stopped");
@@ -535,6 +540,10 @@ async fn drive(shared: Arc<Shared>) {
             read_ready(&shared, &udp);
             tokio::task::yield_now().await;
             continue;
+        }
+        if !sent_any {
+            // Idle: keep one send buffer (a burst to many peers left several).
+            outbox.spare.truncate(1);
         }
         if let Some(t) = timeout {
             sleep.as_mut().reset(tokio::time::Instant::from_std(t));

@@ -228,9 +228,9 @@ pub struct Stream {
     rcv_base: u64,
     ooo: BTreeMap<u64, Ooo>,
     ooo_bytes: usize,
-    recv_buf: VecDeque<Vec<u8>>,
-    /// Bytes of `recv_buf`'s front chunk already read.
-    recv_offset: usize,
+    /// In-order data not yet read, contiguous (no allocation per packet); its capacity is
+    /// freed once it empties after a burst.
+    recv_buf: VecDeque<u8>,
     recv_buffered: usize,
     events: VecDeque<StreamEvent>,
 }
@@ -318,7 +318,6 @@ impl Stream {
             ooo: BTreeMap::new(),
             ooo_bytes: 0,
             recv_buf: VecDeque::new(),
-            recv_offset: 0,
             recv_buffered: 0,
             events: VecDeque::new(),
             cfg,
@@ -543,42 +542,31 @@ impl Stream {
         Ok(())
     }
 
-    /// Takes the next chunk of in-order data; reading opens the receive window.
+    /// Takes the in-order data received so far; reading opens the receive window.
     pub fn read(&mut self) -> Option<Vec<u8>> {
-        let before = self.rwnd();
-        let mut chunk = self.recv_buf.pop_front()?;
-        if self.recv_offset > 0 {
-            chunk.drain(..self.recv_offset);
-            self.recv_offset = 0;
+        if self.recv_buf.is_empty() {
+            return None;
         }
-        self.recv_buffered -= chunk.len();
-        self.after_read(before);
+        let mut chunk = vec![0u8; self.recv_buf.len()];
+        let (n, _) = self.read_into(&mut chunk);
+        chunk.truncate(n);
         Some(chunk)
     }
 
-    /// Copies as much in-order data as fits into `out` (several packets at once); returns the
-    /// number of bytes copied and whether a window update became due (the receive window
-    /// reopened: the driver should send an ACK).
+    /// Copies as much in-order data as fits into `out`; returns the number of bytes copied and
+    /// whether a window update became due (the receive window reopened: the driver should
+    /// send an ACK).
     pub fn read_into(&mut self, out: &mut [u8]) -> (usize, bool) {
         let before = self.rwnd();
-        let mut n = 0;
-        while n < out.len() {
-            let Some(front) = self.recv_buf.front() else {
-                break;
-            };
-            let avail = &front[self.recv_offset..];
-            let take = avail.len().min(out.len() - n);
-            out[n..n + take].copy_from_slice(&avail[..take]);
-            n += take;
-            if take == avail.len() {
-                self.recv_buf.pop_front();
-                self.recv_offset = 0;
-            } else {
-                self.recv_offset += take;
-            }
-        }
-        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 64 {
-            // A burst left a long queue behind: do not keep its capacity on an idle stream.
+        let (a, b) = self.recv_buf.as_slices();
+        let na = a.len().min(out.len());
+        out[..na].copy_from_slice(&a[..na]);
+        let nb = b.len().min(out.len() - na);
+        out[na..na + nb].copy_from_slice(&b[..nb]);
+        let n = na + nb;
+        self.recv_buf.drain(..n);
+        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 64 * 1024 {
+            // Do not keep a burst's buffer on an idle stream.
             self.recv_buf = VecDeque::new();
         }
         self.recv_buffered -= n;
@@ -599,7 +587,11 @@ impl Stream {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<StreamEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() {
+            shrink_idle(&mut self.events);
+        }
+        ev
     }
 
     fn close(&mut self, result: Result<(), UdxError>, now: Option<Instant>) {
@@ -740,7 +732,7 @@ impl Stream {
             return;
         }
         self.recv_buffered += payload.len();
-        self.recv_buf.push_back(payload.to_vec());
+        self.recv_buf.extend(payload);
         self.events.push_back(StreamEvent::Readable);
     }
 
@@ -863,6 +855,8 @@ impl Stream {
         }
         if advanced {
             if self.sent.is_empty() {
+                shrink_idle(&mut self.sent);
+                shrink_idle(&mut self.write_queue);
                 self.rto_deadline = None;
                 self.tlp_deadline = None;
             } else {
@@ -1588,6 +1582,13 @@ impl Stream {
             self.probe_wanted = true;
             self.probe_size = MTU_BASE;
         }
+    }
+}
+
+/// Frees an empty queue's capacity once a burst grew it: an idle stream keeps no buffers.
+fn shrink_idle<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 8 {
+        *q = VecDeque::new();
     }
 }
 
