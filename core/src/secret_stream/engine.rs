@@ -98,6 +98,9 @@ pub enum Event {
     Destroyed(Error),
 }
 
+/// A complete frame: its first byte when split off (see [`FrameParser::next`]), and the rest.
+type Frame = (Option<u8>, Vec<u8>);
+
 #[derive(Debug, Default)]
 struct FrameParser {
     len_buf: [u8; 3],
@@ -122,7 +125,7 @@ impl FrameParser {
         max: usize,
         split_first: bool,
         too_large: impl Fn(usize) -> Error,
-    ) -> Result<Option<(Option<u8>, Vec<u8>)>, Error> {
+    ) -> Result<Option<Frame>, Error> {
         loop {
             if let Some(mut want) = self.want {
                 if split_first && self.first.is_none() {
