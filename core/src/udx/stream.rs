@@ -565,8 +565,8 @@ impl Stream {
         out[na..na + nb].copy_from_slice(&b[..nb]);
         let n = na + nb;
         self.recv_buf.drain(..n);
-        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 64 * 1024 {
-            // Do not keep a burst's buffer on an idle stream.
+        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 4096 {
+            // Do not keep a burst's buffer on an idle stream (it regrows in a few steps).
             self.recv_buf = VecDeque::new();
         }
         self.recv_buffered -= n;
