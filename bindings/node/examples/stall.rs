@@ -5,7 +5,10 @@
 //! nothing more arrives. So the stall is below the binding (runtime flow control or the
 //! Rust <-> Rust UDX window handling after the receiver's reader pauses at 4 MiB queued).
 //!
-//!   cargo run --release -p p2pswarm-node --example stall
+//!   cargo run --release -p p2pswarm-node --example stall [-- MIB]
+//!
+//! MIB (default 2048) is the amount to transfer; the last line gives the throughput (both
+//! swarms share the runtime thread, so it measures the CPU cost of both ends together).
 //!
 //! Exit status 0 when all 2 GiB arrived, 1 when nothing arrived for 12 s.
 
@@ -13,10 +16,14 @@ use std::time::{Duration, Instant};
 
 use swarm_core::runtime::{Event, JoinOptions, Next, Runtime, SwarmOptions};
 
-const TOTAL: usize = 2 << 30;
 const CHUNK: usize = 64 * 1024;
 
 fn main() {
+    let total: usize = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse::<usize>().ok())
+        .unwrap_or(2048)
+        << 20;
     let rt = Runtime::new().expect("runtime");
     let tn = rt.testnet(2).wait().expect("testnet").expect("testnet");
     let qa = rt.event_queue().expect("queue");
@@ -49,7 +56,7 @@ fn main() {
             }
         };
         let mut sent = 0;
-        while sent < TOTAL {
+        while sent < total {
             if conn.write_nowait(vec![1u8; CHUNK]).is_ok() {
                 sent += CHUNK;
                 continue;
@@ -73,7 +80,7 @@ fn main() {
     let (mut n, mut prev, mut idle) = (0usize, 0usize, 0);
     let t0 = Instant::now();
     let mut tick = Instant::now();
-    while n < TOTAL {
+    while n < total {
         match qa.next_blocking(Some(Duration::from_secs(1))) {
             Next::Event(Event::Connection { conn, .. }) => keep.push(conn),
             Next::Event(Event::Data { data, .. }) => n += data.len(),
@@ -90,5 +97,10 @@ fn main() {
             }
         }
     }
-    println!("complete: {} MiB in {:?}", n >> 20, t0.elapsed());
+    let secs = t0.elapsed().as_secs_f64();
+    println!(
+        "complete: {} MiB in {secs:.2} s, {:.1} MiB/s",
+        n >> 20,
+        (n >> 20) as f64 / secs
+    );
 }

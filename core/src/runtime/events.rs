@@ -106,8 +106,12 @@ struct Inner {
     notify: Notify,
     room: Notify,
     handler: Mutex<(u64, Option<Handler>)>,
-    /// Recycled read buffers (all of capacity `spare_cap`).
+    /// Read buffers of capacity `READ_CHUNK` waiting for a read (recycled ones, and the
+    /// buffer a read that found nothing or copied its bytes out put back).
     spare: Mutex<Vec<Vec<u8>>>,
+    /// Whether the consumer hands data buffers back ([`EventQueue::recycle`] was called): reads
+    /// then give the read buffer itself as the event's data instead of an exact-size copy.
+    recycles: std::sync::atomic::AtomicBool,
     #[cfg(unix)]
     pipe: (
         std::os::unix::net::UnixStream,
@@ -153,6 +157,7 @@ impl EventQueue {
                 room: Notify::new(),
                 handler: Mutex::new((0, None)),
                 spare: Mutex::new(Vec::new()),
+                recycles: std::sync::atomic::AtomicBool::new(false),
                 #[cfg(unix)]
                 pipe,
             }),
@@ -216,7 +221,22 @@ impl EventQueue {
     /// reporting to this queue reuses the allocation (a fresh large allocation per read costs
     /// page faults, often more than the copy into it). Optional; buffers of another size and
     /// those beyond a few megabytes in all are simply dropped.
-    pub fn recycle(&self, mut buf: Vec<u8>) {
+    pub fn recycle(&self, buf: Vec<u8>) {
+        self.inner
+            .recycles
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.put_back(buf);
+    }
+
+    /// Whether the consumer recycles data buffers.
+    pub(super) fn recycles(&self) -> bool {
+        self.inner
+            .recycles
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Returns a read buffer to the pool (dropped if of another size or the pool is full).
+    pub(super) fn put_back(&self, mut buf: Vec<u8>) {
         if buf.capacity() != super::READ_CHUNK {
             return;
         }

@@ -1033,6 +1033,37 @@ impl Conn {
     }
 }
 
+/// Reads once from `rd` into a buffer of `q`'s pool; the bytes read (empty at end of stream),
+/// as the pool buffer itself when `q`'s consumer recycles buffers, else as an exact-size copy.
+/// The pool buffer goes back to the pool unless it is handed out.
+fn read_pooled<R: AsyncRead>(
+    q: &EventQueue,
+    mut rd: Pin<&mut R>,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<Vec<u8>>> {
+    let mut buf = q.read_buffer();
+    let r = {
+        let mut read = std::pin::pin!(rd.read_buf(&mut buf));
+        read.as_mut().poll(cx)
+    };
+    match r {
+        Poll::Ready(Ok(_)) if q.recycles() => Poll::Ready(Ok(buf)),
+        Poll::Ready(Ok(_)) => {
+            let data = buf.to_vec();
+            q.put_back(buf);
+            Poll::Ready(Ok(data))
+        }
+        Poll::Ready(Err(e)) => {
+            q.put_back(buf);
+            Poll::Ready(Err(e))
+        }
+        Poll::Pending => {
+            q.put_back(buf);
+            Poll::Pending
+        }
+    }
+}
+
 /// Runs a connection: a reader task turns received bytes into events while this task writes
 /// (so that a blocked write never stops reading: no deadlock when both sides send in bulk).
 async fn pump<S>(
@@ -1051,15 +1082,18 @@ async fn pump<S>(
     let reader = tokio::spawn(async move {
         let result = loop {
             rq.wait_room().await;
-            // Read into a buffer that becomes the event's data (no copy, no zeroing): a recycled
-            // one when the consumer hands them back (`EventQueue::recycle`), else a fresh one.
-            let mut buf = rq.read_buffer();
-            match rd.read_buf(&mut buf).await {
-                Ok(0) => {
+            // Read into a pooled buffer that is held only during the poll (an idle connection
+            // holds none). A consumer that recycles buffers (`EventQueue::recycle`) gets the
+            // buffer itself (no copy); others get an exact-size copy and the buffer stays in
+            // the pool (one warm buffer instead of a fresh allocation, and its page faults, per
+            // read).
+            let read = std::future::poll_fn(|cx| read_pooled(&rq, Pin::new(&mut rd), cx)).await;
+            match read.map(|buf| (buf.len(), buf)) {
+                Ok((0, _)) => {
                     rq.push(Event::End { conn: id });
                     break None;
                 }
-                Ok(n) => {
+                Ok((n, buf)) => {
                     if flow.enabled.load(Ordering::SeqCst) {
                         // Wait for the consumer (credit for these bytes) before queueing them.
                         if let Ok(p) = flow.credit.acquire_many(n as u32).await {

@@ -13,6 +13,9 @@ use crate::noise::{Handshake, HandshakeResult, Pattern, MAX_MESSAGE_LEN as MAX_N
 /// Bytes in the header frame payload: stream id (32) + secretstream header (24).
 pub const HEADER_PAYLOAD_LEN: usize = 56;
 
+/// Capacity of the outgoing buffer kept once it has been written out; a larger one is freed.
+const OUT_KEEP: usize = 4096;
+
 /// How a stream is set up.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -95,12 +98,17 @@ pub enum Event {
     Destroyed(Error),
 }
 
+/// A complete frame: its first byte when split off (see [`FrameParser::next`]), and the rest.
+type Frame = (Option<u8>, Vec<u8>);
+
 #[derive(Debug, Default)]
 struct FrameParser {
     len_buf: [u8; 3],
     len_have: usize,
     want: Option<usize>,
     frame: Vec<u8>,
+    /// With `split_first`: the frame's first byte, kept out of `frame`.
+    first: Option<u8>,
 }
 
 impl FrameParser {
@@ -109,14 +117,26 @@ impl FrameParser {
     }
 
     /// Takes bytes from `data` until one frame is complete. `max` bounds the frame length.
+    /// With `split_first` the frame's first byte is returned apart (the encrypted tag of a
+    /// data frame), so that the rest starts with the message.
     fn next(
         &mut self,
         data: &mut &[u8],
         max: usize,
+        split_first: bool,
         too_large: impl Fn(usize) -> Error,
-    ) -> Result<Option<Vec<u8>>, Error> {
+    ) -> Result<Option<Frame>, Error> {
         loop {
-            if let Some(want) = self.want {
+            if let Some(mut want) = self.want {
+                if split_first && self.first.is_none() {
+                    let Some((&b, rest)) = data.split_first() else {
+                        return Ok(None);
+                    };
+                    self.first = Some(b);
+                    *data = rest;
+                    want -= 1;
+                    self.want = Some(want);
+                }
                 let take = (want - self.frame.len()).min(data.len());
                 self.frame.extend_from_slice(&data[..take]);
                 *data = &data[take..];
@@ -124,7 +144,7 @@ impl FrameParser {
                     return Ok(None);
                 }
                 self.want = None;
-                return Ok(Some(std::mem::take(&mut self.frame)));
+                return Ok(Some((self.first.take(), std::mem::take(&mut self.frame))));
             }
             if data.is_empty() {
                 return Ok(None);
@@ -141,6 +161,10 @@ impl FrameParser {
                 }
                 // Grow with the data actually received rather than trusting the prefix.
                 self.frame = Vec::with_capacity(len.min(64 * 1024));
+                self.first = None;
+                if split_first && len == 0 {
+                    return Ok(Some((None, Vec::new())));
+                }
                 self.want = Some(len);
             }
         }
@@ -408,7 +432,8 @@ impl Engine {
                 Phase::Open if self.pull.is_none() => (HEADER_PAYLOAD_LEN, true),
                 _ => (usize::MAX, false),
             };
-            let frame = self.parser.next(&mut data, max, |len| {
+            let data_phase = matches!(self.phase, Phase::Open) && self.pull.is_some();
+            let frame = self.parser.next(&mut data, max, data_phase, |len| {
                 if header_phase {
                     Error::InvalidHeaderMessage(len)
                 } else {
@@ -416,14 +441,14 @@ impl Engine {
                 }
             });
             match frame {
-                Ok(Some(frame)) => self.on_frame(now, frame),
+                Ok(Some((first, frame))) => self.on_frame(now, first, frame),
                 Ok(None) => {}
                 Err(e) => self.fail(e),
             }
         }
     }
 
-    fn on_frame(&mut self, now: Instant, mut frame: Vec<u8>) {
+    fn on_frame(&mut self, now: Instant, first: Option<u8>, mut frame: Vec<u8>) {
         match &mut self.phase {
             Phase::Failed => {}
             Phase::Handshaking(hs) => {
@@ -456,16 +481,18 @@ impl Engine {
                 self.pull = Some(Pull::new(&result.rx, &header));
             }
             Phase::Open => {
-                self.raw_bytes_read += frame.len() as u64;
-                if frame.len() < ABYTES {
-                    return self.fail(Error::InvalidMessage(frame.len()));
-                }
+                // The parser split the first byte off (data frames are never empty here:
+                // an empty one came back with `first: None`).
+                let len = frame.len() + usize::from(first.is_some());
+                self.raw_bytes_read += len as u64;
+                let Some(first) = first.filter(|_| len >= ABYTES) else {
+                    return self.fail(Error::InvalidMessage(len));
+                };
                 let Some(pull) = &mut self.pull else { return };
-                if pull.pull_in_place(&mut frame).is_err() {
+                if pull.pull_split(first, &mut frame).is_err() {
                     return self.fail(Error::Decrypt);
                 }
                 frame.truncate(frame.len() - 16);
-                frame.remove(0);
                 if frame.is_empty() && self.filter_empty {
                     return;
                 }
@@ -559,7 +586,12 @@ impl Engine {
     pub fn advance_transmit(&mut self, n: usize) {
         self.out_pos = (self.out_pos + n).min(self.out.len());
         if self.out_pos == self.out.len() {
-            self.out.clear();
+            if self.out.capacity() > OUT_KEEP {
+                // Do not keep a burst's buffer on an idle connection.
+                self.out = Vec::new();
+            } else {
+                self.out.clear();
+            }
             self.out_pos = 0;
         }
     }

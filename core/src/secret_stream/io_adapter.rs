@@ -12,9 +12,29 @@ use super::{Config, Engine, Error, Event, MAX_MESSAGE_LEN};
 use crate::crypto::PublicKey;
 use crate::noise::HandshakeResult;
 
+/// Size of the buffer raw bytes are read into (one per thread, shared by all streams).
 const READ_CHUNK: usize = 64 * 1024;
 /// Encrypted bytes allowed to wait for the transport before writes are refused with `Pending`.
 const HIGH_WATER: usize = 256 * 1024;
+
+thread_local! {
+    /// The raw read buffer, shared by every stream polled on this thread: bytes read are handed
+    /// to the engine within the same poll, so a stream needs no buffer of its own while it
+    /// waits (64 KiB per idle connection before).
+    static READ_SCRATCH: std::cell::Cell<Option<Box<[u8]>>> = const { std::cell::Cell::new(None) };
+}
+
+fn take_scratch() -> Box<[u8]> {
+    READ_SCRATCH
+        .try_with(std::cell::Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| vec![0u8; READ_CHUNK].into_boxed_slice())
+}
+
+fn put_scratch(buf: Box<[u8]>) {
+    let _ = READ_SCRATCH.try_with(|c| c.set(Some(buf)));
+}
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -30,7 +50,6 @@ fn now() -> std::time::Instant {
 pub struct SecretStream<T> {
     raw: T,
     engine: Engine,
-    read_buf: Box<[u8]>,
     reading: Option<(Vec<u8>, usize)>,
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<std::time::Instant>,
@@ -50,7 +69,6 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
         Self {
             raw,
             engine,
-            read_buf: vec![0u8; READ_CHUNK].into_boxed_slice(),
             reading: None,
             timer: None,
             timer_at: None,
@@ -239,20 +257,24 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
     }
 
     fn poll_read_raw(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        let mut buf = ReadBuf::new(&mut self.read_buf);
-        match Pin::new(&mut self.raw).poll_read(cx, &mut buf) {
+        // Taken for this poll only (a nested stream polled meanwhile allocates its own).
+        let mut scratch = take_scratch();
+        let mut buf = ReadBuf::new(&mut scratch);
+        let r = match Pin::new(&mut self.raw).poll_read(cx, &mut buf) {
             Poll::Ready(Ok(())) => {
                 let n = buf.filled().len();
                 if n == 0 {
                     self.engine.handle_input_end(now());
                 } else {
-                    self.engine.handle_input(now(), &self.read_buf[..n]);
+                    self.engine.handle_input(now(), &scratch[..n]);
                 }
                 Poll::Ready(Ok(()))
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(self.io_failed(e))),
             Poll::Pending => Poll::Pending,
-        }
+        };
+        put_scratch(scratch);
+        r
     }
 
     fn poll_next_message(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Vec<u8>>, Error>> {
@@ -288,6 +310,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        // Fills `buf` with as many messages as are ready (one read, not one per message).
+        let mut filled = false;
         loop {
             if let Some((msg, pos)) = &mut self.reading {
                 let n = (msg.len() - *pos).min(buf.remaining());
@@ -296,13 +320,20 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
                 if *pos == msg.len() {
                     self.reading = None;
                 }
-                return Poll::Ready(Ok(()));
+                filled = true;
+                if buf.remaining() == 0 {
+                    return Poll::Ready(Ok(()));
+                }
             }
-            match ready!(self.poll_next_message(cx)) {
-                Ok(Some(m)) if m.is_empty() => {}
-                Ok(Some(m)) => self.reading = Some((m, 0)),
-                Ok(None) => return Poll::Ready(Ok(())),
-                Err(e) => return Poll::Ready(Err(e.into())),
+            match self.poll_next_message(cx) {
+                Poll::Ready(Ok(Some(m))) if m.is_empty() => {}
+                Poll::Ready(Ok(Some(m))) => self.reading = Some((m, 0)),
+                // End of stream or an error after some data: the data first, the end or the
+                // error (kept by the engine) on the next read.
+                Poll::Ready(Ok(None)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(_)) | Poll::Pending if filled => return Poll::Ready(Ok(())),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

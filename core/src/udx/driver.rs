@@ -34,6 +34,8 @@ const MESSAGE_QUEUE: usize = 1024;
 const DEFAULT_TTL: u32 = 64;
 /// Bytes per receive buffer: one GRO batch (UDP payloads coalesce up to 64 KiB).
 const INBOX_BUF: usize = 65_536;
+/// Send buffers kept for reuse between driver rounds while sending.
+const SPARE_SEGMENTS: usize = 8;
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -194,7 +196,6 @@ impl UdxSocket {
         Ok(UdxStream {
             shared: self.shared.clone(),
             id,
-            leftover: None,
         })
     }
 
@@ -527,9 +528,12 @@ async fn drive(shared: Arc<Shared>) {
             }
             (st.mux.poll_timeout(), more, stop)
         };
+        let sent_any = !outbox.segments.is_empty();
         for seg in outbox.segments.drain(..) {
             send_segment(&shared.io, &udp, &seg).await;
-            outbox.spare.push(seg.buf);
+            if outbox.spare.len() < SPARE_SEGMENTS {
+                outbox.spare.push(seg.buf);
+            }
         }
         if stop {
             tracing::debug!(local = %shared.local_addr, "udx socket driver stopped");
@@ -547,6 +551,10 @@ async fn drive(shared: Arc<Shared>) {
             read_ready(&shared, &udp);
             tokio::task::yield_now().await;
             continue;
+        }
+        if !sent_any {
+            // Idle: keep one send buffer (a burst to many peers left several).
+            outbox.spare.truncate(1);
         }
         if let Some(t) = timeout {
             sleep.as_mut().reset(tokio::time::Instant::from_std(t));
@@ -601,7 +609,6 @@ impl UdxCloseWatch {
 pub struct UdxStream {
     shared: Arc<Shared>,
     id: u32,
-    leftover: Option<(Vec<u8>, usize)>,
 }
 
 impl UdxStream {
@@ -777,32 +784,27 @@ impl Drop for UdxStream {
 
 impl AsyncRead for UdxStream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if let Some((chunk, pos)) = &mut self.leftover {
-            let n = (chunk.len() - *pos).min(buf.remaining());
-            buf.put_slice(&chunk[*pos..*pos + n]);
-            *pos += n;
-            if *pos == chunk.len() {
-                self.leftover = None;
-            }
+        if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
-        let this = &mut *self;
+        let this = &*self;
         let mut st = this.shared.lock();
         let State { mux, slots, .. } = &mut *st;
-        let chunk = mux.stream_mut(this.id).and_then(super::Stream::read);
-        if let Some(chunk) = chunk {
-            drop(st);
-            this.shared.wake_driver.notify_one(); // a window update may be due
-            let n = chunk.len().min(buf.remaining());
-            buf.put_slice(&chunk[..n]);
-            if n < chunk.len() {
-                this.leftover = Some((chunk, n));
+        if let Some(s) = mux.stream_mut(this.id) {
+            if s.readable() > 0 {
+                // Every packet that is ready, in one lock (not one poll per packet).
+                let (n, window_update) = s.read_into(buf.initialize_unfilled());
+                buf.advance(n);
+                drop(st);
+                if window_update {
+                    this.shared.wake_driver.notify_one();
+                }
+                return Poll::Ready(Ok(()));
             }
-            return Poll::Ready(Ok(()));
         }
         let Some(slot) = slots.get_mut(&this.id) else {
             return Poll::Ready(Ok(()));

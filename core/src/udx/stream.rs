@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cc::{Bbr, RateSample};
@@ -100,9 +101,34 @@ enum MtuState {
     Complete,
 }
 
+/// A packet's payload: a range of one written buffer, shared by the packets cut from it (no
+/// copy and no allocation per packet).
+#[derive(Debug, Default)]
+struct Payload {
+    buf: Option<Arc<Vec<u8>>>,
+    start: usize,
+    len: usize,
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.buf
+            .as_ref()
+            .map_or(&[][..], |b| &b[self.start..self.start + self.len])
+    }
+}
+
 #[derive(Debug)]
 struct Sent {
-    payload: Vec<u8>,
+    payload: Payload,
     end: bool,
     at: Instant,
     retransmitted: bool,
@@ -143,7 +169,7 @@ pub struct Stream {
     send_rwnd: u32,
     wl1: u32,
     wl2: u32,
-    write_queue: VecDeque<Vec<u8>>,
+    write_queue: VecDeque<Arc<Vec<u8>>>,
     write_offset: usize,
     write_queued: usize,
     sent: VecDeque<Sent>,
@@ -202,7 +228,9 @@ pub struct Stream {
     rcv_base: u64,
     ooo: BTreeMap<u64, Ooo>,
     ooo_bytes: usize,
-    recv_buf: VecDeque<Vec<u8>>,
+    /// In-order data not yet read, contiguous (no allocation per packet); its capacity is
+    /// freed once it empties after a burst.
+    recv_buf: VecDeque<u8>,
     recv_buffered: usize,
     events: VecDeque<StreamEvent>,
 }
@@ -463,7 +491,7 @@ impl Stream {
         }
         if !data.is_empty() {
             self.write_queued += data.len();
-            self.write_queue.push_back(data);
+            self.write_queue.push_back(Arc::new(data));
         }
         Ok(())
     }
@@ -514,23 +542,56 @@ impl Stream {
         Ok(())
     }
 
-    /// Takes the next chunk of in-order data; reading opens the receive window.
+    /// Takes the in-order data received so far; reading opens the receive window.
     pub fn read(&mut self) -> Option<Vec<u8>> {
+        if self.recv_buf.is_empty() {
+            return None;
+        }
+        let mut chunk = vec![0u8; self.recv_buf.len()];
+        let (n, _) = self.read_into(&mut chunk);
+        chunk.truncate(n);
+        Some(chunk)
+    }
+
+    /// Copies as much in-order data as fits into `out`; returns the number of bytes copied and
+    /// whether a window update became due (the receive window reopened: the driver should
+    /// send an ACK).
+    pub fn read_into(&mut self, out: &mut [u8]) -> (usize, bool) {
         let before = self.rwnd();
-        let chunk = self.recv_buf.pop_front()?;
-        self.recv_buffered -= chunk.len();
+        let (a, b) = self.recv_buf.as_slices();
+        let na = a.len().min(out.len());
+        out[..na].copy_from_slice(&a[..na]);
+        let nb = b.len().min(out.len() - na);
+        out[na..na + nb].copy_from_slice(&b[..nb]);
+        let n = na + nb;
+        self.recv_buf.drain(..n);
+        if self.recv_buf.is_empty() && self.recv_buf.capacity() > 4096 {
+            // Do not keep a burst's buffer on an idle stream (it regrows in a few steps).
+            self.recv_buf = VecDeque::new();
+        }
+        self.recv_buffered -= n;
+        (n, self.after_read(before))
+    }
+
+    /// Tells the sender when a (nearly) closed window opens again; returns whether an ACK
+    /// became due.
+    fn after_read(&mut self, before: u32) -> bool {
         let after = self.rwnd();
-        // Tell the sender when a (nearly) closed window opens again.
         let quarter = (self.cfg.recv_window / 4) as u32;
         if self.remote.is_some() && self.closed.is_none() && before < quarter && after >= quarter {
             self.ack_pending = true;
+            return true;
         }
-        Some(chunk)
+        false
     }
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<StreamEvent> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() {
+            shrink_idle(&mut self.events);
+        }
+        ev
     }
 
     fn close(&mut self, result: Result<(), UdxError>, now: Option<Instant>) {
@@ -671,7 +732,7 @@ impl Stream {
             return;
         }
         self.recv_buffered += payload.len();
-        self.recv_buf.push_back(payload.to_vec());
+        self.recv_buf.extend(payload);
         self.events.push_back(StreamEvent::Readable);
     }
 
@@ -794,6 +855,8 @@ impl Stream {
         }
         if advanced {
             if self.sent.is_empty() {
+                shrink_idle(&mut self.sent);
+                shrink_idle(&mut self.write_queue);
                 self.rto_deadline = None;
                 self.tlp_deadline = None;
             } else {
@@ -1370,19 +1433,45 @@ impl Stream {
 
     /// Builds the next new packet from the write queue; returns its index in `sent`.
     fn packetize(&mut self, now: Instant, remote: Remote, mss: usize) -> usize {
-        let mut payload = Vec::with_capacity(self.write_queued.min(mss));
-        while payload.len() < mss {
-            let Some(front) = self.write_queue.front() else {
-                break;
-            };
-            let take = (front.len() - self.write_offset).min(mss - payload.len());
-            payload.extend_from_slice(&front[self.write_offset..self.write_offset + take]);
-            self.write_offset += take;
-            if self.write_offset == front.len() {
-                self.write_queue.pop_front();
-                self.write_offset = 0;
+        let want = self.write_queued.min(mss);
+        let payload = match self.write_queue.front() {
+            // The common case: the packet is a range of the front buffer.
+            Some(front) if front.len() - self.write_offset >= want && want > 0 => {
+                let p = Payload {
+                    buf: Some(front.clone()),
+                    start: self.write_offset,
+                    len: want,
+                };
+                self.write_offset += want;
+                if self.write_offset == front.len() {
+                    self.write_queue.pop_front();
+                    self.write_offset = 0;
+                }
+                p
             }
-        }
+            _ => {
+                // It spans buffers (or there is none: an END): gather it.
+                let mut bytes = Vec::with_capacity(want);
+                while bytes.len() < mss {
+                    let Some(front) = self.write_queue.front() else {
+                        break;
+                    };
+                    let take = (front.len() - self.write_offset).min(mss - bytes.len());
+                    bytes.extend_from_slice(&front[self.write_offset..self.write_offset + take]);
+                    self.write_offset += take;
+                    if self.write_offset == front.len() {
+                        self.write_queue.pop_front();
+                        self.write_offset = 0;
+                    }
+                }
+                let len = bytes.len();
+                Payload {
+                    buf: (len > 0).then(|| Arc::new(bytes)),
+                    start: 0,
+                    len,
+                }
+            }
+        };
         self.write_queued -= payload.len();
         self.unacked_bytes += payload.len();
         // END travels alone, after the last data packet: then "only the END is unacknowledged"
@@ -1471,7 +1560,7 @@ impl Stream {
         }
         .write(out);
         out.resize(out.len() + usize::from(p.padding), 0);
-        out.extend_from_slice(&p.payload);
+        out.extend_from_slice(p.payload.bytes());
         let len = out.len();
         let dest = p.dest.addr;
         self.tokens -= len as f64;
@@ -1496,9 +1585,16 @@ impl Stream {
     }
 }
 
+/// Frees an empty queue's capacity once a burst grew it: an idle stream keeps no buffers.
+fn shrink_idle<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 8 {
+        *q = VecDeque::new();
+    }
+}
+
 fn clone_meta(p: &Sent) -> Sent {
     Sent {
-        payload: Vec::new(),
+        payload: Payload::default(),
         end: p.end,
         at: p.at,
         retransmitted: p.retransmitted,
