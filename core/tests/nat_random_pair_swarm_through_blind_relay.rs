@@ -13,7 +13,7 @@ mod common;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use common::nat::{run_lab_script, Impl, PEER_ENV};
+use common::nat::{assert_relayed_cell, run_lab_script, Impl, PEER_ENV};
 use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -220,30 +220,5 @@ fn random_pair_of_swarms_connects_through_the_relay() {
         return;
     };
     println!("{out}");
-    let relay_line = out
-        .lines()
-        .find_map(|l| l.strip_prefix("RELAY relay "))
-        .unwrap_or_else(|| panic!("no relay line: {out}"));
-    let relay_addr = relay_line.split_whitespace().nth(1).expect("relay addr");
-    let result = out
-        .lines()
-        .rfind(|l| l.starts_with("RESULT "))
-        .unwrap_or_else(|| panic!("no result: {out}"));
-    assert!(
-        !result.starts_with("RESULT failed"),
-        "the random pair of swarms did not connect: {result}"
-    );
-    assert!(
-        result.contains(&format!("remote={relay_addr}")),
-        "the client's stream runs to the relay {relay_addr}: {result}"
-    );
-    assert!(
-        result.contains("| done received=65536 |"),
-        "client got all: {result}"
-    );
-    assert!(
-        result.contains("server: ") && result.contains("done received=65536"),
-        "server got all: {result}"
-    );
-    assert!(out.contains("paired 1"), "the relay matched: {out}");
+    assert_relayed_cell(&out, "the random pair of swarms");
 }

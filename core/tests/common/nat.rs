@@ -322,3 +322,36 @@ pub fn run_lab_script(
     }
     Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
+
+/// Checks the output of `tests/nat/relay-cell.sh` (a pair behind random NATs with a blind relay
+/// on the public segment): the pair connected, the client's stream runs to the relay's address,
+/// the relay matched the pairing, and 64 KiB arrived on each side. `what` names the pair in
+/// failure messages.
+pub fn assert_relayed_cell(out: &str, what: &str) {
+    let relay_line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("RELAY relay "))
+        .unwrap_or_else(|| panic!("no relay line: {out}"));
+    let relay_addr = relay_line.split_whitespace().nth(1).expect("relay addr");
+    let result = out
+        .lines()
+        .rfind(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no result: {out}"));
+    assert!(
+        !result.starts_with("RESULT failed"),
+        "{what} did not connect: {result}"
+    );
+    assert!(
+        result.contains(&format!("remote={relay_addr}")),
+        "the client's stream runs to the relay {relay_addr}: {result}"
+    );
+    assert!(
+        result.contains("| done received=65536 |"),
+        "client got all: {result}"
+    );
+    assert!(
+        result.contains("server: ") && result.contains("done received=65536"),
+        "server got all: {result}"
+    );
+    assert!(out.contains("paired 1"), "the relay matched: {out}");
+}
