@@ -1049,7 +1049,7 @@ fn read_pooled<R: AsyncRead>(
     match r {
         Poll::Ready(Ok(_)) if q.recycles() => Poll::Ready(Ok(buf)),
         Poll::Ready(Ok(_)) => {
-            let data = buf.to_vec();
+            let data = buf.clone(); // exact capacity: the bytes read
             q.put_back(buf);
             Poll::Ready(Ok(data))
         }
