@@ -143,13 +143,16 @@ pub struct Servers {
     relays: Mutex<HashMap<[u8; 32], Vec<RelayInfo>>>,
     /// Hole-punch slots (the index is the holepunch id): the session's number and request
     /// channel. Only this table holds a session's sender, so the channel is freed with the slot.
-    slots: Mutex<Vec<Option<(u64, mpsc::Sender<SessionInput>)>>>,
+    slots: Mutex<Vec<Option<Slot>>>,
     /// Number of the next hole-punch session (tells a reused slot from the one a recent
     /// handshake reply refers to).
     next_session: std::sync::atomic::AtomicU64,
     /// The node-wide random-punch limiter (client and server punches).
     pub(crate) limiter: Mutex<RandomPunchLimiter>,
 }
+
+/// A hole-punch slot in use: the session's number and request channel.
+type Slot = (u64, mpsc::Sender<SessionInput>);
 
 /// Hole-punch slots a node keeps at once.
 const MAX_SLOTS: usize = 1024;

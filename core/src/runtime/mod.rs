@@ -1049,7 +1049,8 @@ fn read_pooled<R: AsyncRead>(
     match r {
         Poll::Ready(Ok(_)) if q.recycles() => Poll::Ready(Ok(buf)),
         Poll::Ready(Ok(_)) => {
-            let data = buf.to_vec();
+            // (a clone has the exact length as capacity, not the pool buffer's)
+            let data = buf.clone();
             q.put_back(buf);
             Poll::Ready(Ok(data))
         }
