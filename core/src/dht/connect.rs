@@ -141,22 +141,26 @@ pub struct Servers {
     /// The nodes each hosted key was announced to, with our address as they saw it (the
     /// `holepunch.relays` of handshake replies).
     relays: Mutex<HashMap<[u8; 32], Vec<RelayInfo>>>,
-    /// Hole-punch slots (the index is the holepunch id): the session's request channel.
-    slots: Mutex<Vec<Option<mpsc::Sender<SessionInput>>>>,
+    /// Hole-punch slots (the index is the holepunch id): the session's number and request
+    /// channel. Only this table holds a session's sender, so the channel is freed with the slot.
+    slots: Mutex<Vec<Option<Slot>>>,
+    /// Number of the next hole-punch session (tells a reused slot from the one a recent
+    /// handshake reply refers to).
+    next_session: std::sync::atomic::AtomicU64,
     /// The node-wide random-punch limiter (client and server punches).
     pub(crate) limiter: Mutex<RandomPunchLimiter>,
 }
 
+/// A hole-punch slot in use: the session's number and request channel.
+type Slot = (u64, mpsc::Sender<SessionInput>);
+
 /// Hole-punch slots a node keeps at once.
 const MAX_SLOTS: usize = 1024;
 
-/// A handshake reply and when it was made.
-/// A handshake reply, when it was made, and the hole-punch session that sends it (if any).
-type RecentReply = (
-    Vec<u8>,
-    std::time::Instant,
-    Option<mpsc::Sender<SessionInput>>,
-);
+/// A handshake reply, when it was made, and the hole-punch session that sends it (if any) as
+/// (slot, session number): not its sender, which would keep the session's channel allocated
+/// for [`HANDSHAKE_CLEAR_WAIT`] after the connection is made.
+type RecentReply = (Vec<u8>, std::time::Instant, Option<(usize, u64)>);
 
 /// How long a handshake reply is remembered.
 const HANDSHAKE_CLEAR_WAIT: Duration = Duration::from_secs(10);
@@ -224,15 +228,18 @@ impl Servers {
     }
 
     fn alloc_slot(&self, tx: mpsc::Sender<SessionInput>) -> Option<usize> {
+        let id = self
+            .next_session
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut slots = lock(&self.slots);
         if let Some(i) = slots.iter().position(Option::is_none) {
-            slots[i] = Some(tx);
+            slots[i] = Some((id, tx));
             return Some(i);
         }
         if slots.len() >= MAX_SLOTS {
             return None;
         }
-        slots.push(Some(tx));
+        slots.push(Some((id, tx)));
         Some(slots.len() - 1)
     }
 
@@ -252,6 +259,21 @@ impl Servers {
         usize::try_from(slot)
             .ok()
             .and_then(|i| slots.get(i).cloned().flatten())
+            .map(|(_, tx)| tx)
+    }
+
+    /// The number of the session in `slot`.
+    fn slot_session(&self, slot: usize) -> Option<u64> {
+        lock(&self.slots).get(slot)?.as_ref().map(|(id, _)| *id)
+    }
+
+    /// The sender of session `id` in `slot`, if that session still runs.
+    fn session_sender(&self, slot: usize, id: u64) -> Option<mpsc::Sender<SessionInput>> {
+        lock(&self.slots)
+            .get(slot)?
+            .as_ref()
+            .filter(|(i, _)| *i == id)
+            .map(|(_, tx)| tx.clone())
     }
 }
 
@@ -440,7 +462,7 @@ pub(crate) fn serve_handshake(
             return Some(Served {
                 msg2: reply.clone(),
                 punch: None,
-                session: session.clone(),
+                session: session.and_then(|(slot, id)| servers.session_sender(slot, id)),
             });
         }
     }
@@ -542,7 +564,7 @@ pub(crate) fn serve_handshake(
     let msg2 = noise.write_message(&to_vec(&reply)).ok()?;
     let session = slot
         .as_ref()
-        .and_then(|(i, _)| servers.slot_sender(*i as u64));
+        .and_then(|(i, _)| Some((*i, servers.slot_session(*i)?)));
     lock(&servers.recent).insert(msg_id, (msg2.clone(), std::time::Instant::now(), session));
     let result = noise.finish().ok()?;
     let (Some(stream), Some(udx)) = (stream, &remote_payload.udx) else {
@@ -1261,5 +1283,25 @@ mod tests {
         servers.free_slot(0);
         assert!(servers.slot_sender(0).is_none());
         assert!(servers.slot_sender(u64::MAX).is_none());
+    }
+
+    #[test]
+    fn a_recent_reply_reaches_only_its_own_session_and_holds_no_channel() {
+        let servers = Servers::default();
+        let (tx, rx) = mpsc::channel(1);
+        let slot = servers.alloc_slot(tx).unwrap();
+        let id = servers.slot_session(slot).unwrap();
+        assert!(servers.session_sender(slot, id).is_some());
+        // the session ends: its slot is freed and nothing else keeps the channel open
+        servers.free_slot(slot);
+        assert!(rx.is_closed());
+        assert!(servers.session_sender(slot, id).is_none());
+        // a new session in the same slot is not the one the recent reply refers to
+        let (tx2, _rx2) = mpsc::channel(1);
+        assert_eq!(servers.alloc_slot(tx2), Some(slot));
+        assert!(servers.session_sender(slot, id).is_none());
+        let id2 = servers.slot_session(slot).unwrap();
+        assert_ne!(id, id2);
+        assert!(servers.session_sender(slot, id2).is_some());
     }
 }
