@@ -314,7 +314,11 @@ fn rust_nodes_route_between_js_client_and_js_server() {
         }
         let server_seed = [0x91u8; 32];
         let server_pk = KeyPair::from_seed(&server_seed).public_key().to_hex();
-        let bytes = (4 << 20).to_string();
+        // 256 KiB: the data runs JS UDX <-> JS UDX (Rust only routes the handshake), and with
+        // 4 MiB JS<->JS on one host sometimes loses the tail (seen with JS routers and through a
+        // JS blind relay too: a JS peer closes once it has read everything, before its own
+        // writes are acknowledged). What this test proves is the routing.
+        let bytes = (256 << 10).to_string();
         let (_s, mut sout) = node(&[
             "hyperdht-connect.js",
             "server",
