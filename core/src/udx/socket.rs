@@ -172,15 +172,18 @@ impl Socket {
             return Datagram::Stream(id);
         };
         if entry.stream.remote().is_none() {
-            match entry.auto_connect.take() {
-                Some(remote_id) => entry.stream.connect(
+            // An unconnected stream still takes packets in (as libudx does): a peer paired
+            // through a blind relay may send before our own pairing reply arrives, and its
+            // first window must not wait a whole RTO for retransmission. Data is buffered and
+            // acknowledged once the stream connects; nothing is sent before.
+            if let Some(remote_id) = entry.auto_connect.take() {
+                entry.stream.connect(
                     now,
                     Remote {
                         id: remote_id,
                         addr: from,
                     },
-                ),
-                None => return Datagram::Stream(id), // firewalled: unconnected streams drop
+                );
             }
         }
         entry.stream.handle_packet(now, &pkt);

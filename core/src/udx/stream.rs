@@ -750,6 +750,7 @@ impl Stream {
         if let Some(end) = self.remote_end_seq {
             if !self.remote_ended && seq_lt(end, self.rcv_nxt) {
                 self.remote_ended = true;
+                tracing::trace!(id = self.local_id, "udx stream: the peer ended");
                 self.ooo.clear();
                 self.ooo_bytes = 0;
                 self.events.push_back(StreamEvent::End);

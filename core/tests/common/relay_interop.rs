@@ -97,19 +97,35 @@ pub async fn rust_peer(boot: SocketAddrV4, seed: u8) -> Dht {
     d
 }
 
-/// Writes N pattern bytes and ends, reads the peer's bytes to the end.
+/// Writes N pattern bytes while reading the peer's bytes to the end, and ends only after the
+/// peer's END. JS hyperdht destroys a *relayed* raw stream as soon as its secret stream closes
+/// (`connect.js`: the close handler destroys `c.rawStream`, which the relay path never hands
+/// off), and its secret stream closes once it has our END and queued its own: ending first
+/// would cut off whatever the JS side still had queued (seen as a reset 200-600 KiB before the
+/// end of its data). The JS side ends as soon as it has written everything.
 pub async fn exchange(conn: Connection) -> Vec<u8> {
     let data = pattern(N);
     let (mut rd, mut wr) = tokio::io::split(conn);
+    let (eof_tx, eof_rx) = tokio::sync::oneshot::channel::<()>();
     let ((), got) = tokio::time::timeout(Duration::from_secs(90), async {
         tokio::join!(
             async {
                 wr.write_all(&data).await.expect("write");
+                // a dropped sender (the reader failed) ends too; the reader's panic reports it
+                let _ = eof_rx.await;
                 wr.shutdown().await.expect("end");
             },
             async {
                 let mut v = Vec::new();
-                rd.read_to_end(&mut v).await.expect("read");
+                let mut chunk = vec![0u8; 65536];
+                loop {
+                    match rd.read(&mut chunk).await {
+                        Ok(0) => break,
+                        Ok(n) => v.extend_from_slice(&chunk[..n]),
+                        Err(e) => panic!("read failed after {} of {N} bytes: {e}", v.len()),
+                    }
+                }
+                let _ = eof_tx.send(());
                 v
             }
         )
@@ -119,8 +135,12 @@ pub async fn exchange(conn: Connection) -> Vec<u8> {
     got
 }
 
-/// A two-thread runtime.
+/// A two-thread runtime; `RUST_LOG=p2pswarm=debug` logs the Rust side on stderr.
 pub fn runtime() -> tokio::runtime::Runtime {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .try_init();
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
