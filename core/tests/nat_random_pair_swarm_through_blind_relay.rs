@@ -13,7 +13,7 @@ mod common;
 use std::net::SocketAddrV4;
 use std::time::{Duration, Instant};
 
-use common::nat::{assert_relayed_cell, run_lab_script, Impl, PEER_ENV};
+use common::nat::{assert_relayed_cell, run_lab_script, Impl, PEER_ENV, RELAY_ENV};
 use p2pswarm::crypto::{KeyPair, PublicKey};
 use p2pswarm::swarm::{JoinOptions, Swarm, SwarmEvent, SwarmOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -147,65 +147,15 @@ fn nat_peer() {
     rt.shutdown_timeout(Duration::from_millis(100));
 }
 
-/// The relay role (shared with nat_random_pair_through_blind_relay.rs's).
+/// The relay role of `tests/nat/relay-cell.sh`.
 #[test]
 fn nat_relay() {
-    let Ok(args) = std::env::var("P2PSWARM_NAT_RELAY_ARGS") else {
-        return;
-    };
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let boot: SocketAddrV4 = arg(&args, "--bootstrap")
-        .and_then(|b| b.parse().ok())
-        .expect("--bootstrap");
-    let host: std::net::Ipv4Addr = arg(&args, "--host")
-        .and_then(|h| h.parse().ok())
-        .expect("--host");
-    let timeout = Duration::from_millis(
-        arg(&args, "--timeout-ms")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(120_000),
-    );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async move {
-        let dht = p2pswarm::dht::Dht::bind(p2pswarm::rpc::driver::DhtConfig {
-            bootstrap: vec![boot],
-            host,
-            ephemeral: Some(false),
-            firewalled: false,
-            ..p2pswarm::rpc::driver::DhtConfig::default()
-        })
-        .await
-        .expect("bind");
-        let _ = tokio::time::timeout(Duration::from_secs(20), dht.ready()).await;
-        let relay = p2pswarm::dht::BlindRelayServer::listen(&dht, KeyPair::from_seed(&[0xee; 32]))
-            .await
-            .expect("relay");
-        println!(
-            "relay {} {}",
-            relay.public_key().to_hex(),
-            dht.rpc().local_addr()
-        );
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut seen = 0;
-        while tokio::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let m = relay.stats().matched;
-            if m != seen {
-                seen = m;
-                println!("paired {m}");
-            }
-        }
-    });
+    common::nat::run_relay();
 }
 
 #[test]
 fn random_pair_of_swarms_connects_through_the_relay() {
-    if std::env::var_os(PEER_ENV).is_some() || std::env::var_os("P2PSWARM_NAT_RELAY_ARGS").is_some()
-    {
+    if std::env::var_os(PEER_ENV).is_some() || std::env::var_os(RELAY_ENV).is_some() {
         return;
     }
     common::require_js();

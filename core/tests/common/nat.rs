@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Arguments of the peer role, set by `rust-peer.sh`.
 pub const PEER_ENV: &str = "P2PSWARM_NAT_PEER_ARGS";
+/// Arguments of the relay role (set by `tests/nat/relay-cell.sh`).
+pub const RELAY_ENV: &str = "P2PSWARM_NAT_RELAY_ARGS";
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -354,4 +356,61 @@ pub fn assert_relayed_cell(out: &str, what: &str) {
         "server got all: {result}"
     );
     assert!(out.contains("paired 1"), "the relay matched: {out}");
+}
+
+/// The blind-relay role of `tests/nat/relay-cell.sh` (a test binary's `nat_relay` test calls
+/// this): a Rust `BlindRelayServer` on a persistent, unfirewalled DHT node in the public
+/// namespace. Prints `relay PKHEX HOST:PORT`, then `paired N` whenever its matched count grows,
+/// until `--timeout-ms`. Does nothing unless [`RELAY_ENV`] is set.
+pub fn run_relay() {
+    let Ok(args) = std::env::var(RELAY_ENV) else {
+        return;
+    };
+    let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+    let boot: SocketAddrV4 = arg(&args, "--bootstrap")
+        .and_then(|b| b.parse().ok())
+        .expect("--bootstrap");
+    let host: Ipv4Addr = arg(&args, "--host")
+        .and_then(|h| h.parse().ok())
+        .expect("--host");
+    let timeout = Duration::from_millis(
+        arg(&args, "--timeout-ms")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(120_000),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async move {
+        let dht = Dht::bind(DhtConfig {
+            bootstrap: vec![boot],
+            host,
+            ephemeral: Some(false),
+            firewalled: false,
+            ..DhtConfig::default()
+        })
+        .await
+        .expect("bind");
+        let _ = tokio::time::timeout(Duration::from_secs(20), dht.ready()).await;
+        let relay = p2pswarm::dht::BlindRelayServer::listen(&dht, KeyPair::from_seed(&[0xee; 32]))
+            .await
+            .expect("relay");
+        println!(
+            "relay {} {}",
+            relay.public_key().to_hex(),
+            dht.rpc().local_addr()
+        );
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut seen = 0;
+        while tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let m = relay.stats().matched;
+            if m != seen {
+                seen = m;
+                println!("paired {m}");
+            }
+        }
+    });
 }

@@ -4,6 +4,7 @@
 //
 //   node nat-peer.js server --bootstrap HOST:PORT --seed HEX [--bytes N] [--timeout-ms T] [--connections N]
 //   node nat-peer.js client --bootstrap HOST:PORT --seed HEX --connect PKHEX [--bytes N] [--timeout-ms T]
+//   either role: [--relay PKHEX] (relayThrough: a blind relay to meet the peer at)
 //
 // Binds 0.0.0.0 (the lab host's address). Each side sends N bytes (byte i = (i*7 + (i>>11)) & 0xff),
 // checks the peer's N bytes. stdout lines:
@@ -43,6 +44,7 @@ const SEED = Buffer.from(arg('--seed', '00'.repeat(32)), 'hex')
 const N = Number(arg('--bytes', String(65536)))
 const TIMEOUT = Number(arg('--timeout-ms', '60000'))
 const CONNECTIONS = Number(arg('--connections', '1'))
+const RELAY = arg('--relay', null) === null ? null : Buffer.from(arg('--relay'), 'hex')
 
 let t0 = Date.now()
 setTimeout(() => { console.log('error TIMEOUT overall timeout ms=' + (Date.now() - t0)); process.exit(2) }, TIMEOUT).unref()
@@ -87,7 +89,7 @@ async function main () {
   await node.fullyBootstrapped()
   const keyPair = DHT.keyPair(SEED)
   if (ROLE === 'server') {
-    const server = node.createServer()
+    const server = node.createServer({ relayThrough: RELAY })
     await server.listen(keyPair)
     console.log('listening ' + keyPair.publicKey.toString('hex') + ' firewalled=' + node.firewalled)
     let left = CONNECTIONS
@@ -104,7 +106,7 @@ async function main () {
   } else {
     console.log('bootstrapped firewalled=' + node.firewalled)
     t0 = Date.now()
-    const socket = node.connect(Buffer.from(arg('--connect'), 'hex'), { keyPair })
+    const socket = node.connect(Buffer.from(arg('--connect'), 'hex'), { keyPair, relayThrough: RELAY })
     socket.on('open', () => {
       const raw = socket.rawStream
       console.log('open ms=' + (Date.now() - t0) + ' path=' + pathOf(node, socket) + ' remote=' + (raw ? raw.remoteHost + ':' + raw.remotePort : '?'))
