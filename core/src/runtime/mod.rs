@@ -18,7 +18,6 @@
 
 mod adapter;
 mod events;
-mod split;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -1076,7 +1075,7 @@ async fn pump<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut rd, mut wr) = split::split(stream);
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (done_tx, mut done_rx) = oneshot::channel::<Option<String>>();
     let rq = q.clone();
     let reader = tokio::spawn(async move {

@@ -3,7 +3,8 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
-use std::task::{ready, Context, Poll};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{ready, Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
@@ -36,6 +37,42 @@ fn put_scratch(buf: Box<[u8]>) {
     let _ = READ_SCRATCH.try_with(|c| c.set(Some(buf)));
 }
 
+/// The wakers of the last task that polled the stream for reading and for writing. The stream
+/// polls its transport (and timer) with one waker that wakes both: `poll_read` also flushes
+/// queued output and `poll_write` may wait on the transport, so with two tasks on the halves of
+/// `tokio::io::split` the transport's single write (or read) waker would otherwise belong to
+/// whichever task polled last, and the other task could sleep forever (a writer waiting for
+/// room after the reader took the transport's wake-up). A spurious wake-up costs one poll.
+#[derive(Default)]
+struct Wakers {
+    read: Mutex<Option<Waker>>,
+    write: Mutex<Option<Waker>>,
+}
+
+impl Wakers {
+    fn set(slot: &Mutex<Option<Waker>>, waker: &Waker) {
+        let mut w = slot.lock().unwrap_or_else(PoisonError::into_inner);
+        if !w.as_ref().is_some_and(|x| x.will_wake(waker)) {
+            *w = Some(waker.clone());
+        }
+    }
+}
+
+impl Wake for Wakers {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        for slot in [&self.read, &self.write] {
+            let w = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(w) = w {
+                w.wake();
+            }
+        }
+    }
+}
+
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
@@ -45,7 +82,7 @@ fn now() -> std::time::Instant {
 /// It is `AsyncRead + AsyncWrite` (each `poll_write` sends one message; reads return message
 /// bytes in order; end of stream when the peer ends), and offers [`SecretStream::send`] /
 /// [`SecretStream::recv`] for whole messages. Use `tokio::io::split` to read and write
-/// concurrently. Timers (keep-alive, inactivity timeout) run while the stream is polled for
+/// concurrently, from one task or two (no wake-up is lost between the halves). Timers (keep-alive, inactivity timeout) run while the stream is polled for
 /// reading or writing, as a read loop always does.
 pub struct SecretStream<T> {
     raw: T,
@@ -54,6 +91,9 @@ pub struct SecretStream<T> {
     timer: Option<Pin<Box<Sleep>>>,
     timer_at: Option<std::time::Instant>,
     raw_shut: bool,
+    wakers: Arc<Wakers>,
+    /// Wakes both tasks of [`Wakers`]; handed to the transport and the timer.
+    waker: Waker,
 }
 
 impl<T> std::fmt::Debug for SecretStream<T> {
@@ -66,6 +106,7 @@ impl<T> std::fmt::Debug for SecretStream<T> {
 
 impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
     fn wrap(raw: T, engine: Engine) -> Self {
+        let wakers = Arc::new(Wakers::default());
         Self {
             raw,
             engine,
@@ -73,6 +114,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
             timer: None,
             timer_at: None,
             raw_shut: false,
+            wakers: wakers.clone(),
+            waker: Waker::from(wakers),
         }
     }
 
@@ -310,6 +353,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
         if buf.remaining() == 0 {
             return Poll::Ready(Ok(()));
         }
+        Wakers::set(&self.wakers.read, cx.waker());
+        let waker = self.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         // Fills `buf` with as many messages as are ready (one read, not one per message).
         let mut filled = false;
         loop {
@@ -345,6 +391,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        Wakers::set(&self.wakers.write, cx.waker());
+        let waker = self.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         ready!(self.poll_room(cx))?;
         let n = buf.len().min(MAX_MESSAGE_LEN);
         self.engine.write(now(), &buf[..n])?;
@@ -355,11 +404,17 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Wakers::set(&self.wakers.write, cx.waker());
+        let waker = self.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         ready!(self.poll_flush_out(cx))?;
         Pin::new(&mut self.raw).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Wakers::set(&self.wakers.write, cx.waker());
+        let waker = self.waker.clone();
+        let cx = &mut Context::from_waker(&waker);
         self.engine.end();
         ready!(self.poll_flush_out(cx))?;
         Poll::Ready(Ok(()))
