@@ -257,6 +257,8 @@ struct Half {
     session: u64,
     peer_stream: u32,
     socket: UdxSocket,
+    /// The peer's address as its relay session runs (its raw stream shares that socket).
+    path: Option<SocketAddr>,
     tx: mpsc::Sender<Paired>,
 }
 
@@ -346,6 +348,7 @@ impl Drop for BlindRelayServer {
 #[allow(clippy::too_many_lines)]
 async fn run_session(state: Arc<Mutex<RelayState>>, session: u64, mut conn: Connection) {
     let socket = conn.get_ref().socket();
+    let path = conn.get_ref().remote().map(|r| r.addr);
     let (tx, mut rx) = mpsc::channel::<Paired>(64);
     let mut mux = Mux::new();
     let mut channel: Option<u64> = None;
@@ -417,6 +420,7 @@ async fn run_session(state: Arc<Mutex<RelayState>>, session: u64, mut conn: Conn
                             session,
                             peer_stream,
                             socket: socket.clone(),
+                            path,
                             tx: tx.clone(),
                         };
                         if on_pair(&state, p, half) {
@@ -502,14 +506,25 @@ fn on_pair(state: &Mutex<RelayState>, p: Pair, half: Half) -> bool {
 }
 
 /// Two relay streams, each on its half's socket, forwarding to each other.
+///
+/// Each is connected at once to the address its peer's relay session runs from (peers put
+/// their raw stream on that same socket), not on the peer's first packet as blind-relay does:
+/// the peer paired first may send before the other has its pairing reply, and those packets
+/// then reach the other's (still unconnected) stream, which keeps them, instead of being
+/// dropped here and retransmitted a whole RTO (1 s) later. Without a known session path the
+/// stream connects to its peer's first packet.
 fn join(a: &Half, b: &Half) -> Option<(UdxStream, UdxStream)> {
     if a.socket.local_addr() != b.socket.local_addr() {
         return None;
     }
     let sa = new_stream(&a.socket)?;
     let sb = new_stream(&a.socket)?;
-    sa.accept_first_packet(a.peer_stream).ok()?;
-    sb.accept_first_packet(b.peer_stream).ok()?;
+    for (s, h) in [(&sa, a), (&sb, b)] {
+        match h.path {
+            Some(addr) => s.connect(h.peer_stream, addr).ok()?,
+            None => s.accept_first_packet(h.peer_stream).ok()?,
+        }
+    }
     a.socket.relay(&sa, &sb).ok()?;
     Some((sa, sb))
 }

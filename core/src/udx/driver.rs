@@ -205,9 +205,10 @@ impl UdxSocket {
     }
 
     /// Joins two streams of this socket as a blind relay: every packet arriving for one goes to
-    /// the other's peer with the other's peer id (only the id is rewritten). Each stream connects
-    /// to the source of its first packet with the peer id given to
-    /// [`UdxStream::accept_first_packet`]; relay streams never send on their own.
+    /// the other's peer with the other's peer id (only the id is rewritten). Each stream is
+    /// either connected beforehand ([`UdxStream::connect`]) or connects to the source of its
+    /// first packet with the peer id given to [`UdxStream::accept_first_packet`]; relay streams
+    /// never send on their own.
     pub fn relay(&self, a: &UdxStream, b: &UdxStream) -> Result<(), UdxError> {
         if !Arc::ptr_eq(&self.shared, &a.shared) || !Arc::ptr_eq(&self.shared, &b.shared) {
             return Err(UdxError::UnknownStream(a.id));
