@@ -7,23 +7,25 @@
 //! peak. A helper thread (`p2pswarm-trim`) waits for activity (a promise of the addon settled:
 //! events handed to JS, calls answered; a write), and once the addon has been quiet for
 //! [`QUIET`] after it, calls `malloc_trim(0)`, which releases the free pages of every arena.
-//! At most one trim per [`MIN_INTERVAL`], none while the process is busy or idle for good, and
-//! the trim runs on its own thread (neither the JS thread nor the runtime thread waits for it,
-//! beyond an arena lock held for a moment). `P2PSWARM_MALLOC_TRIM=0` in the environment turns
-//! it off.
+//! No trim while the addon is busy or after it has stayed idle; at most one per [`MIN_INTERVAL`],
+//! or per 100 times the last trim's duration if that is longer. The trim runs on its own
+//! thread: neither the JS thread nor the runtime thread waits for it, except for an allocation
+//! that needs an arena while the trim holds that arena's lock (0.1–1 ms with the benchmark's
+//! heaps; a trim of a heap with 128 MiB free in 16 KiB holes took 13–54 ms).
+//! `P2PSWARM_MALLOC_TRIM=0` in the environment turns it off.
 //!
-//! Cost: one relaxed atomic increment per settled promise / write (plus a futex wake for the
-//! first one after an idle period); `malloc_trim` itself took 0.1–1 ms with the bench's heaps
-//! (bindings/node/STATUS.md, "2026-12-07 (night)").
+//! Cost otherwise: one relaxed atomic increment per settled promise / write, plus a futex wake
+//! for the first one after an idle period. Measurements: bindings/node/STATUS.md,
+//! "2026-12-07 (night)".
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::thread::Thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long the addon must stay quiet after activity before a trim.
 const QUIET: Duration = Duration::from_millis(200);
-/// The least time between two trims.
+/// The least time between two trims (more after a slow trim: 100 times its duration).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 static ACTIVITY: AtomicU64 = AtomicU64::new(0);
@@ -69,8 +71,11 @@ fn run() {
             }
         }
         seen = ACTIVITY.load(Ordering::Relaxed);
+        let started = Instant::now();
         release_free_memory();
-        std::thread::sleep(MIN_INTERVAL);
+        // a large fragmented heap makes a trim slow (it walks every free chunk, and holds each
+        // arena's lock while it walks that arena): keep trimming under 1 % of the time
+        std::thread::sleep(MIN_INTERVAL.max(started.elapsed() * 100));
     }
 }
 
