@@ -99,6 +99,14 @@ where
     Ok(obj)
 }
 
+/// How many times the addon handed freed memory back to the OS after a burst (see `trim.rs`);
+/// `null` when that is turned off (`P2PSWARM_MALLOC_TRIM=0`), unsupported (not Linux with
+/// glibc), or before the first swarm / node / queue. A diagnostic, not part of the public API.
+#[napi]
+pub fn memory_trims() -> Option<f64> {
+    trim::trims().map(|n| n as f64)
+}
+
 /// An ed25519 key pair from a 32-byte seed (random without one): `{ publicKey, secretKey }`.
 #[napi(object)]
 pub struct JsKeyPair {

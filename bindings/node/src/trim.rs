@@ -29,6 +29,7 @@ const QUIET: Duration = Duration::from_millis(200);
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 static ACTIVITY: AtomicU64 = AtomicU64::new(0);
+static TRIMS: AtomicU64 = AtomicU64::new(0);
 static TRIMMER: OnceLock<Option<Thread>> = OnceLock::new();
 
 /// Starts the helper thread (once; not when turned off or unsupported).
@@ -41,6 +42,14 @@ pub(crate) fn note_activity() {
     ACTIVITY.fetch_add(1, Ordering::Relaxed);
     if let Some(Some(t)) = TRIMMER.get() {
         t.unpark();
+    }
+}
+
+/// How many trims ran; `None` when turned off, unsupported, or not started yet.
+pub(crate) fn trims() -> Option<u64> {
+    match TRIMMER.get() {
+        Some(Some(_)) => Some(TRIMS.load(Ordering::Relaxed)),
+        _ => None,
     }
 }
 
@@ -73,6 +82,7 @@ fn run() {
         seen = ACTIVITY.load(Ordering::Relaxed);
         let started = Instant::now();
         release_free_memory();
+        TRIMS.fetch_add(1, Ordering::Relaxed);
         // a large fragmented heap makes a trim slow (it walks every free chunk, and holds each
         // arena's lock while it walks that arena): keep trimming under 1 % of the time
         std::thread::sleep(MIN_INTERVAL.max(started.elapsed() * 100));
