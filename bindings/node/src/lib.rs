@@ -22,11 +22,16 @@ use swarm_core::runtime::{
     self as rt, DhtOptions, Event, EventQueue, JoinOptions, Next, Runtime, SwarmOptions,
 };
 
+mod trim;
+
 static RUNTIME: OnceLock<std::result::Result<Runtime, String>> = OnceLock::new();
 
 fn runtime() -> Result<Runtime> {
     RUNTIME
-        .get_or_init(|| Runtime::new().map_err(|e| e.to_string()))
+        .get_or_init(|| {
+            trim::start();
+            Runtime::new().map_err(|e| e.to_string())
+        })
         .clone()
         .map_err(|e| Error::new(Status::GenericFailure, format!("p2pswarm runtime: {e}")))
 }
@@ -86,9 +91,20 @@ where
     let (deferred, obj) = env.create_deferred()?;
     drop(runtime.call(async move {
         let out = fut.await;
-        deferred.resolve(move |env| conv(env, out));
+        deferred.resolve(move |env| {
+            trim::note_activity();
+            conv(env, out)
+        });
     }));
     Ok(obj)
+}
+
+/// How many times the addon handed freed memory back to the OS after a burst (see `trim.rs`);
+/// `null` when that is turned off (`P2PSWARM_MALLOC_TRIM=0`), unsupported (not Linux with
+/// glibc), or before the first swarm / node / queue. A diagnostic, not part of the public API.
+#[napi]
+pub fn memory_trims() -> Option<f64> {
+    trim::trims().map(|n| n as f64)
 }
 
 /// An ed25519 key pair from a 32-byte seed (random without one): `{ publicKey, secretKey }`.
@@ -282,6 +298,7 @@ impl Connection {
     /// Queues bytes: `true` taken, `false` the write queue is full (wait for `drain`).
     #[napi]
     pub fn write(&self, data: &[u8]) -> Result<bool> {
+        trim::note_activity();
         match self.conn.write_nowait(data.to_vec()) {
             Ok(()) => Ok(true),
             Err(rt::Error::WouldBlock) => Ok(false),
