@@ -1,7 +1,8 @@
 'use strict'
 // Node benchmark: the p2pswarm addon vs JS hyperswarm 4.17, each between two Node processes on
 // one local testnet (started by the addon). Prints throughput (MiB/s over --mib MiB, best of
-// --runs) and the memory a hub process gains per connection (--conns peers), then the ratios.
+// --runs) and the memory a hub process gains per connection (--conns peers; the median of --runs
+// fresh hubs, each sample printed: one sample swings by +-20 KiB/conn for JS), then the ratios.
 //   node bench/node-bench.js [--mib 128] [--runs 3] [--conns 20]
 const path = require('path')
 const crypto = require('crypto')
@@ -78,9 +79,13 @@ async function main () {
   const res = {}
   for (const impl of ['addon', 'js']) {
     const tp = await throughput(impl, bootstrap)
-    const mem = await memory(impl, bootstrap)
+    const samples = []
+    for (let r = 0; r < RUNS; r++) samples.push(await memory(impl, bootstrap))
+    samples.sort((a, b) => a.perConn - b.perConn)
+    const mem = samples[Math.floor(samples.length / 2)]
     res[impl] = { tp, mem }
-    console.log(`${impl.padEnd(5)}  throughput ${tp.toFixed(1)} MiB/s (best of ${RUNS}, ${MIB} MiB)   hub RSS ${mem.before} -> ${mem.after} KiB with ${mem.conns} connections: ${mem.perConn.toFixed(0)} KiB/connection`)
+    const all = samples.map((m) => m.perConn.toFixed(0)).join(' ')
+    console.log(`${impl.padEnd(5)}  throughput ${tp.toFixed(1)} MiB/s (best of ${RUNS}, ${MIB} MiB)   hub RSS ${mem.before} -> ${mem.after} KiB with ${mem.conns} connections: ${mem.perConn.toFixed(0)} KiB/connection (median of ${RUNS}: ${all})`)
   }
   const tpRatio = res.addon.tp / res.js.tp
   const memRatio = res.addon.mem.perConn / res.js.mem.perConn
