@@ -59,11 +59,7 @@ fn nat_peer() {
             .unwrap_or(60_000),
     );
     let server = args.contains(&"server");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = common::nat::runtime();
     rt.block_on(async move {
         let run = async move {
             let (swarm, mut events) = Swarm::new(SwarmOptions {

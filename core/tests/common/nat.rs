@@ -14,6 +14,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Arguments of the peer role, set by `rust-peer.sh`.
 pub const PEER_ENV: &str = "P2PSWARM_NAT_PEER_ARGS";
+/// The two-thread runtime each lab role (peer, relay) runs on.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
 /// Arguments of the relay role (set by `tests/nat/relay-cell.sh`).
 pub const RELAY_ENV: &str = "P2PSWARM_NAT_RELAY_ARGS";
 
@@ -95,11 +104,7 @@ async fn exchange(conn: Connection, n: usize) -> Result<usize, String> {
 /// Runs the peer role described by `args` (the arguments of `js/nat-peer.js`).
 pub fn run_peer(args: &str) {
     let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     let timeout = Duration::from_millis(
         arg(&args, "--timeout-ms")
             .and_then(|v| v.parse().ok())
@@ -378,11 +383,7 @@ pub fn run_relay() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(120_000),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = runtime();
     rt.block_on(async move {
         let dht = Dht::bind(DhtConfig {
             bootstrap: vec![boot],
