@@ -28,6 +28,9 @@ const QUIET: Duration = Duration::from_millis(200);
 /// The least time between two trims (more after a slow trim: 100 times its duration).
 const MIN_INTERVAL: Duration = Duration::from_secs(1);
 
+/// `malloc_trim` exists (glibc).
+const SUPPORTED: bool = cfg!(all(target_os = "linux", target_env = "gnu"));
+
 static ACTIVITY: AtomicU64 = AtomicU64::new(0);
 static TRIMS: AtomicU64 = AtomicU64::new(0);
 static TRIMMER: OnceLock<Option<Thread>> = OnceLock::new();
@@ -54,7 +57,7 @@ pub(crate) fn trims() -> Option<u64> {
 }
 
 fn spawn() -> Option<Thread> {
-    if !supported() || std::env::var_os("P2PSWARM_MALLOC_TRIM").is_some_and(|v| v == "0") {
+    if !SUPPORTED || std::env::var_os("P2PSWARM_MALLOC_TRIM").is_some_and(|v| v == "0") {
         return None;
     }
     std::thread::Builder::new()
@@ -87,16 +90,6 @@ fn run() {
         // arena's lock while it walks that arena): keep trimming under 1 % of the time
         std::thread::sleep(MIN_INTERVAL.max(started.elapsed() * 100));
     }
-}
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn supported() -> bool {
-    true
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn supported() -> bool {
-    false
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]

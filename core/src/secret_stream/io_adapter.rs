@@ -58,6 +58,13 @@ impl Wakers {
     }
 }
 
+/// Which half of the stream a poll serves.
+#[derive(Clone, Copy)]
+enum Half {
+    Read,
+    Write,
+}
+
 impl Wake for Wakers {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
@@ -82,8 +89,9 @@ fn now() -> std::time::Instant {
 /// It is `AsyncRead + AsyncWrite` (each `poll_write` sends one message; reads return message
 /// bytes in order; end of stream when the peer ends), and offers [`SecretStream::send`] /
 /// [`SecretStream::recv`] for whole messages. Use `tokio::io::split` to read and write
-/// concurrently, from one task or two (no wake-up is lost between the halves). Timers (keep-alive, inactivity timeout) run while the stream is polled for
-/// reading or writing, as a read loop always does.
+/// concurrently, from one task or two (no wake-up is lost between the halves). Timers
+/// (keep-alive, inactivity timeout) run while the stream is polled for reading or writing, as a
+/// read loop always does.
 pub struct SecretStream<T> {
     raw: T,
     engine: Engine,
@@ -215,6 +223,23 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
         self.engine.destroy(None);
     }
 
+    /// Runs `f` with a context whose waker wakes the tasks of both halves, after recording the
+    /// caller's waker as the `half`'s (see [`Wakers`]).
+    fn poll_as<R>(
+        &mut self,
+        half: Half,
+        cx: &Context<'_>,
+        f: impl FnOnce(&mut Self, &mut Context<'_>) -> R,
+    ) -> R {
+        let slot = match half {
+            Half::Read => &self.wakers.read,
+            Half::Write => &self.wakers.write,
+        };
+        Wakers::set(slot, cx.waker());
+        let waker = self.waker.clone();
+        f(self, &mut Context::from_waker(&waker))
+    }
+
     fn check(&self) -> Result<(), Error> {
         self.engine.error().map_or(Ok(()), |e| Err(e.clone()))
     }
@@ -344,19 +369,13 @@ impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
     }
 }
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
+impl<T: AsyncRead + AsyncWrite + Unpin> SecretStream<T> {
+    /// Fills `buf` with as many messages as are ready (one read, not one per message).
+    fn poll_read_ready(
+        &mut self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if buf.remaining() == 0 {
-            return Poll::Ready(Ok(()));
-        }
-        Wakers::set(&self.wakers.read, cx.waker());
-        let waker = self.waker.clone();
-        let cx = &mut Context::from_waker(&waker);
-        // Fills `buf` with as many messages as are ready (one read, not one per message).
         let mut filled = false;
         loop {
             if let Some((msg, pos)) = &mut self.reading {
@@ -383,17 +402,9 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
             }
         }
     }
-}
 
-impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Wakers::set(&self.wakers.write, cx.waker());
-        let waker = self.waker.clone();
-        let cx = &mut Context::from_waker(&waker);
+    /// Sends one message of at most [`MAX_MESSAGE_LEN`] bytes of `buf`.
+    fn poll_write_message(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.poll_room(cx))?;
         let n = buf.len().min(MAX_MESSAGE_LEN);
         self.engine.write(now(), &buf[..n])?;
@@ -402,21 +413,42 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
         }
         Poll::Ready(Ok(n))
     }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for SecretStream<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        self.poll_as(Half::Read, cx, |s, cx| s.poll_read_ready(cx, buf))
+    }
+}
+
+impl<T: AsyncRead + AsyncWrite + Unpin> AsyncWrite for SecretStream<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_as(Half::Write, cx, |s, cx| s.poll_write_message(cx, buf))
+    }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Wakers::set(&self.wakers.write, cx.waker());
-        let waker = self.waker.clone();
-        let cx = &mut Context::from_waker(&waker);
-        ready!(self.poll_flush_out(cx))?;
-        Pin::new(&mut self.raw).poll_flush(cx)
+        self.poll_as(Half::Write, cx, |s, cx| {
+            ready!(s.poll_flush_out(cx))?;
+            Pin::new(&mut s.raw).poll_flush(cx)
+        })
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Wakers::set(&self.wakers.write, cx.waker());
-        let waker = self.waker.clone();
-        let cx = &mut Context::from_waker(&waker);
-        self.engine.end();
-        ready!(self.poll_flush_out(cx))?;
-        Poll::Ready(Ok(()))
+        self.poll_as(Half::Write, cx, |s, cx| {
+            s.engine.end();
+            ready!(s.poll_flush_out(cx))?;
+            Poll::Ready(Ok(()))
+        })
     }
 }

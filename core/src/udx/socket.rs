@@ -43,6 +43,19 @@ struct Entry {
     relay_to: Option<u32>,
 }
 
+impl Entry {
+    /// Connects an unconnected stream waiting for its first packet to that packet's source.
+    /// Whether the stream is connected now.
+    fn connect_to_first_packet(&mut self, now: Instant, from: SocketAddr) -> bool {
+        if self.stream.remote().is_none() {
+            if let Some(id) = self.auto_connect.take() {
+                self.stream.connect(now, Remote { id, addr: from });
+            }
+        }
+        self.stream.remote().is_some()
+    }
+}
+
 /// The UDX streams of one socket.
 #[derive(Debug, Default)]
 pub struct Socket {
@@ -153,17 +166,8 @@ impl Socket {
         if let Some(other) = entry.relay_to {
             // a relay stream learns its peer's path from the first packet (blind-relay's
             // firewall hook connects it), then forwards everything
-            if entry.stream.remote().is_none() {
-                match entry.auto_connect.take() {
-                    Some(remote_id) => entry.stream.connect(
-                        now,
-                        Remote {
-                            id: remote_id,
-                            addr: from,
-                        },
-                    ),
-                    None => return Datagram::Stream(id),
-                }
+            if !entry.connect_to_first_packet(now, from) {
+                return Datagram::Stream(id);
             }
             self.forward(id, other, datagram);
             return Datagram::Stream(id);
@@ -171,21 +175,11 @@ impl Socket {
         let Some(pkt) = Packet::parse(datagram) else {
             return Datagram::Stream(id);
         };
-        if entry.stream.remote().is_none() {
-            // An unconnected stream still takes packets in (as libudx does): a peer paired
-            // through a blind relay may send before our own pairing reply arrives, and its
-            // first window must not wait a whole RTO for retransmission. Data is buffered and
-            // acknowledged once the stream connects; nothing is sent before.
-            if let Some(remote_id) = entry.auto_connect.take() {
-                entry.stream.connect(
-                    now,
-                    Remote {
-                        id: remote_id,
-                        addr: from,
-                    },
-                );
-            }
-        }
+        // A stream that stays unconnected still takes packets in (as libudx does): a peer
+        // paired through a blind relay may send before our own pairing reply arrives, and its
+        // first window must not wait a whole RTO for retransmission. Data is buffered and
+        // acknowledged once the stream connects; nothing is sent before.
+        entry.connect_to_first_packet(now, from);
         entry.stream.handle_packet(now, &pkt);
         self.collect(id);
         Datagram::Stream(id)
